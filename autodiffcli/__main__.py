@@ -1,0 +1,3 @@
+from autodiffcli.cli import main
+
+main()

@@ -1,0 +1,333 @@
+"""The command line: parse options, call the library, report. Nothing else lives here.
+
+Heavy modules (torch, numpy, polars, matplotlib) are imported inside the commands, after the
+expression and options are checked, so `--help` and input errors answer at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import os
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from autodiffcli import __version__
+from autodiffcli.errors import AutodiffError, DeviceError, GridError
+
+app = typer.Typer(
+    name="autodiff",
+    help="Evaluate f(x) over a range, differentiate it with PyTorch autograd, "
+    "write the table, plot it, and explain how autograd got it.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@functools.cache
+def stderr_console():
+    """The rich console for messages; created on first use (rich.console costs 50 ms)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class DType(str, enum.Enum):
+    float64 = "float64"
+    float32 = "float32"
+
+
+class TableFormat(str, enum.Enum):
+    csv = "csv"
+    tsv = "tsv"
+    parquet = "parquet"
+    ndjson = "ndjson"
+
+
+# ----- Options shared by derive, plot and explain -----
+Expr = Annotated[
+    str,
+    typer.Argument(
+        help="f(x) in the expression language, e.g. 'tanh(x)', 'x^3 - 1/x'. See README.",
+        show_default=True,
+    ),
+]
+Start = Annotated[
+    float, typer.Option("--start", help="First x.", rich_help_panel="Range", allow_dash=True)
+]
+Stop = Annotated[
+    float,
+    typer.Option(
+        "--stop", help="End of the range (excluded with --step).", rich_help_panel="Range"
+    ),
+]
+Step = Annotated[
+    float | None,
+    typer.Option("--step", help="Spacing of x (default 0.01).", rich_help_panel="Range"),
+]
+Num = Annotated[
+    int | None,
+    typer.Option(
+        "--num",
+        help="N evenly spaced points including both ends (instead of --step).",
+        rich_help_panel="Range",
+    ),
+]
+Input = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        help="Read x values from FILE ('-' for stdin): one per line, or a CSV with an 'x' column.",
+        rich_help_panel="Range",
+    ),
+]
+MaxPoints = Annotated[
+    float,
+    typer.Option(
+        "--max-points", help="Refuse grids with more points than this.", rich_help_panel="Range"
+    ),
+]
+Order = Annotated[
+    int,
+    typer.Option(
+        "--order",
+        "-k",
+        min=0,
+        max=10,
+        help="Highest derivative to compute (0..10).",
+        rich_help_panel="Numerics",
+    ),
+]
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        envvar="AUTODIFF_DEVICE",
+        help="cpu, cuda, cuda:N, mps or auto.",
+        rich_help_panel="Numerics",
+    ),
+]
+DTypeOption = Annotated[
+    DType, typer.Option("--dtype", help="Floating-point precision.", rich_help_panel="Numerics")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or progress on stderr.")]
+
+DEFAULT_STEP = 0.01
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"autodiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Evaluate f(x), differentiate it with PyTorch autograd, and write, plot or explain it."""
+
+
+# ----- Reporting -----
+
+
+def _message(label: str, style: str, message: str) -> None:
+    """One message on stderr: coloured on a terminal, plain text otherwise."""
+    if not sys.stderr.isatty():
+        sys.stderr.write(f"{label}: {message}\n")
+        return
+    from rich.markup import escape
+
+    stderr_console().print(f"[{style}]{label}:[/{style}] {escape(message)}")
+
+
+def _error(message: str) -> None:
+    _message("Error", "bold red", message)
+
+
+def _warn(message: str) -> None:
+    _message("Warning", "yellow", message)
+
+
+def _silence_stdout() -> None:
+    """After stdout failed (closed pipe, full disk), stop Python's exit-time flush from
+    printing 'Exception ignored' by pointing fd 1 at /dev/null."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """The one place where errors become messages and exit codes."""
+    try:
+        yield
+    except AutodiffError as error:
+        if getattr(error, "exit_code", 2) == 1:
+            _silence_stdout()
+        _error(str(error))
+        raise typer.Exit(error.exit_code) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as `yes | head` does.
+        _silence_stdout()
+        raise typer.Exit(141) from None
+    except KeyboardInterrupt:
+        _error("interrupted")
+        raise typer.Exit(130) from None
+
+
+# ----- Shared building blocks -----
+
+
+def build_grid(start, stop, step, num, input_path, max_points, *, default_num=None):
+    """The sample grid from the shared range options (the same for every command)."""
+    from autodiffcli import grid
+
+    limit = _max_points(max_points)
+    chosen = [
+        name
+        for name, value in (("--step", step), ("--num", num), ("--input", input_path))
+        if value is not None
+    ]
+    if len(chosen) > 1:
+        raise GridError(f"use just one of --step, --num or --input (got {', '.join(chosen)})")
+    if input_path is not None:
+        return grid.from_input(input_path, limit)
+    if num is not None:
+        return grid.from_num(start, stop, num, limit)
+    if step is None and default_num is not None:
+        return grid.from_num(start, stop, default_num, limit)
+    return grid.from_range(start, stop, DEFAULT_STEP if step is None else step, limit)
+
+
+def _max_points(value: float) -> int:
+    if not value >= 1 or value != value or value == float("inf"):
+        raise GridError(f"--max-points must be a finite number >= 1, got {value}")
+    return int(value)
+
+
+def check_device_name(name: str) -> str:
+    """Reject a malformed --device before torch is imported."""
+    import re
+
+    if not re.match(r"^(cpu|auto|mps|cuda(:\d+)?)$", name):
+        raise DeviceError(f"unknown device '{name}'; use cpu, cuda, cuda:N, mps or auto")
+    return name
+
+
+def torch_target(device: str, dtype: DType):
+    """Import torch (the slow step) and resolve the device and dtype."""
+    from autodiffcli import core
+
+    resolved = core.resolve_device(device)
+    return resolved, core.resolve_dtype(dtype.value, resolved)
+
+
+def warn_nonfinite(names: list[str], counts: list[int], expression: str) -> None:
+    """One line naming each column that holds NaN or inf, with its count."""
+    bad = [f"{count:,} in {name}" for name, count in zip(names, counts) if count]
+    if bad:
+        _warn(
+            f"non-finite values (NaN or inf): {', '.join(bad)} - "
+            f"f(x) = {expression} is undefined or infinite at some points"
+        )
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, enabled: bool):
+    """A rich progress bar on stderr, only when stderr is a terminal; yields advance(n)."""
+    if not (enabled and sys.stderr.isatty() and total >= 1_000_000):
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=stderr_console(), transient=True) as progress:
+        task = progress.add_task("computing", total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+# ----- Commands -----
+
+
+@app.command()
+def derive(
+    expression: Expr = "sin(x)",
+    start: Start = -5.0,
+    stop: Stop = 5.0,
+    step: Step = None,
+    num: Num = None,
+    input_path: Input = None,
+    max_points: MaxPoints = 1e9,
+    order: Order = 1,
+    device: Device = "cpu",
+    dtype: DTypeOption = DType.float64,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to FILE instead of stdout (atomically).",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+    fmt: Annotated[
+        TableFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv, tsv, parquet or ndjson (default: from the extension of -o, else csv).",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+    no_header: Annotated[
+        bool,
+        typer.Option("--no-header", help="Omit the csv/tsv header row.", rich_help_panel="Output"),
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write x, f(x) and its derivatives (by autograd) as a table, to stdout by default.
+
+    Example: autodiff derive 'tanh(x)' --start -3 --stop 3 --step 0.01 | head
+    """
+    with reported():
+        from autodiffcli import expr, writers
+
+        parsed = expr.parse(expression)
+        grid = build_grid(start, stop, step, num, input_path, max_points)
+        table_format = writers.choose_format(output, fmt.value if fmt else None)
+        if output is not None and output != "-":
+            writers.check_output_path(output)
+        check_device_name(device)
+
+        from autodiffcli import core
+
+        torch_device, torch_dtype = torch_target(device, dtype)
+        names = core.column_names(order)
+        counts = [0] * len(names)
+        with (
+            writers.output_stream(output) as (stream, target),
+            progress_bar(len(grid), not quiet) as advance,
+        ):
+            writer = writers.TableWriter(stream, table_format, names, not no_header, target)
+            for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
+                counts = [a + b for a, b in zip(counts, core.count_nonfinite(columns))]
+                writer.write([column.cpu().numpy() for column in columns])
+                advance(len(columns[0]))
+            writer.close()
+        if not quiet:
+            warn_nonfinite(names, counts, expression)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

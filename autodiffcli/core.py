@@ -1,0 +1,135 @@
+"""The autograd core: tensors in, tensors out. It never prints and never imports the CLI.
+
+For an elementwise f, the Jacobian of y = f(x) is diagonal, so the gradient of sum(y) with
+respect to x is exactly f'(x_i) at every point: one reverse pass gives the whole column.
+Higher orders repeat this on the previous derivative, with ``create_graph=True``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import torch
+
+from autodiffcli.errors import DeviceError
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DEVICE_PATTERN = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
+# Points per chunk: large enough that per-chunk overhead vanishes, small enough that the
+# autograd graph of a chunk stays a few tens of MB whatever the table's length.
+CHUNK_POINTS = 1 << 18
+
+
+def column_names(order: int) -> list[str]:
+    """``x, f, df, d2f, ...`` for derivatives up to ``order``."""
+    names = ["x", "f"]
+    if order >= 1:
+        names.append("df")
+    names.extend(f"d{k}f" for k in range(2, order + 1))
+    return names
+
+
+def derivatives(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, order: int):
+    """[f(x), f'(x), ..., f^(order)(x)] for an elementwise ``f``, each shaped like ``x``.
+
+    A derivative that no longer depends on x (f = 3, or x**2 at order 3) is all zeros.
+    """
+    if order == 0:
+        with torch.no_grad():
+            return [f(x)]
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        outputs = [f(x)]
+        for k in range(1, order + 1):
+            outputs.append(next_derivative(outputs[-1], x, create_graph=k < order))
+    return [output.detach() for output in outputs]
+
+
+def next_derivative(y: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    """dy_i/dx_i for an elementwise y(x): the gradient of sum(y), zeros where y is constant."""
+    if not y.requires_grad:
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(y.sum(), x, create_graph=create_graph, materialize_grads=True)
+    return grad
+
+
+def derivative_chunks(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x_chunks: Iterator[torch.Tensor],
+    order: int,
+) -> Iterator[list[torch.Tensor]]:
+    """For each chunk of points, the columns [x, f, f', ...]; memory is bounded by one chunk."""
+    for x in x_chunks:
+        yield [x, *derivatives(f, x, order)]
+
+
+def count_nonfinite(columns: list[torch.Tensor]) -> list[int]:
+    """How many NaN or infinite values each column holds."""
+    return [int((~torch.isfinite(column)).sum()) for column in columns]
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``name``; a clear error if this torch build cannot provide it."""
+    if not DEVICE_PATTERN.match(name):
+        raise DeviceError(f"unknown device '{name}'; use cpu, cuda, cuda:N, mps or auto")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        return _cuda_device(name)
+    if name == "mps" and not _mps_available():
+        raise DeviceError(
+            f"--device mps is not available in this torch build ({torch.__version__}); "
+            "use --device cpu"
+        )
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The torch dtype for ``name``; MPS has no float64."""
+    dtype = DTYPES[name]
+    if device.type == "mps" and dtype == torch.float64:
+        raise DeviceError("--device mps does not support float64; add --dtype float32")
+    return dtype
+
+
+def _cuda_device(name: str) -> torch.device:
+    if not torch.cuda.is_available():
+        build = f"torch {torch.__version__}"
+        reason = "a CPU-only build" if torch.version.cuda is None else "no CUDA device is visible"
+        raise DeviceError(f"--device {name} needs CUDA, but {build} is {reason}; use --device cpu")
+    device = torch.device(name)
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise DeviceError(
+            f"--device {name}: only {count} CUDA device(s) visible (cuda:0..cuda:{count - 1})"
+        )
+    return device
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def table_chunks(expression, grid, order: int, device, dtype, chunk_points: int = CHUNK_POINTS):
+    """Columns [x, f, f', ...] of ``expression`` over ``grid``, one chunk of points at a time.
+
+    This is the one path from (expression, grid) to numbers that derive, plot and explain share.
+    """
+    from autodiffcli.expr import evaluate
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return evaluate(expression, x)
+
+    return derivative_chunks(f, grid.chunks(chunk_points, dtype, device), order)
+
+
+def table(expression, grid, order: int, device, dtype) -> list[torch.Tensor]:
+    """The whole table in memory (on the CPU), for plots, checks and the Python API."""
+    chunks = list(table_chunks(expression, grid, order, device, dtype))
+    return [torch.cat([chunk[i].cpu() for chunk in chunks]) for i in range(order + 2)]
