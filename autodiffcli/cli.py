@@ -235,7 +235,7 @@ def torch_target(device: str, dtype: DType):
 
 def warn_nonfinite(names: list[str], counts: list[int], expression: str) -> None:
     """One line naming each column that holds NaN or inf, with its count."""
-    bad = [f"{count:,} in {name}" for name, count in zip(names, counts) if count]
+    bad = [f"{count:,} in {name}" for name, count in zip(names, counts, strict=True) if count]
     if bad:
         _warn(
             f"non-finite values (NaN or inf): {', '.join(bad)} - "
@@ -320,7 +320,7 @@ def derive(
         ):
             writer = writers.TableWriter(stream, table_format, names, not no_header, target)
             for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
-                counts = [a + b for a, b in zip(counts, core.count_nonfinite(columns))]
+                counts = [a + b for a, b in zip(counts, core.count_nonfinite(columns), strict=True)]
                 writer.write([column.cpu().numpy() for column in columns])
                 advance(len(columns[0]))
             writer.close()

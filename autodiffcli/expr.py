@@ -256,7 +256,7 @@ def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError
     return ExpressionError(f"{message}\n  {text}\n  {' ' * (column - 1)}^")
 
 
-_IMPLICIT = re.compile(r"(?<![\w.])(\d+\.?\d*)(?![eE][+-]?\d)([A-Za-z_]\w*|\()")
+_IMPLICIT = re.compile(r"(?<![\w.])(\d+\.?\d*(?:[eE][+-]?\d+)?)([A-Za-z_]\w*|\()")
 
 
 def _implicit_multiplication_hint(text: str) -> tuple[str, int]:
@@ -336,6 +336,9 @@ def _leaf_or_op(node: ast.AST, args: tuple[int, ...], text: str) -> Node:
 
 
 def _check_call(node: ast.Call, text: str) -> None:
+    if isinstance(node.func, ast.Constant):
+        number = _source_of(node.func, text)
+        raise ExpressionError(f"a number cannot be called; write '{number}*(...)' to multiply")
     if not isinstance(node.func, ast.Name):
         raise ExpressionError(_not_allowed(node.func, text))
     name = node.func.id
@@ -399,7 +402,10 @@ def _not_allowed(node: ast.AST, text: str) -> str:
     where = ""
     if hasattr(node, "col_offset"):
         where = f" (at column {node.col_offset + 1})"
-    return f"{what} not allowed in an expression{where}; use numbers, x, pi, e, + - * / ** ^ and functions"
+    return (
+        f"{what} not allowed in an expression{where}; "
+        "use numbers, x, pi, e, + - * / ** ^ and the functions in the README"
+    )
 
 
 # ----- Compiling -----

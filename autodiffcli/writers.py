@@ -65,7 +65,7 @@ def check_output_path(path: str, option: str = "-o") -> Path:
 def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """A binary file that replaces ``path`` only if the block completes without error."""
     try:
-        handle = tempfile.NamedTemporaryFile(
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the with below
             dir=path.parent if str(path.parent) else ".",
             prefix=f".{path.name}.",
             suffix=".partial",
@@ -146,7 +146,7 @@ class TableWriter:
     def _write(self, columns) -> None:
         import polars as pl
 
-        frame = pl.DataFrame(dict(zip(self._names, columns)))
+        frame = pl.DataFrame(dict(zip(self._names, columns, strict=True)))
         if self._fmt in ("csv", "tsv"):
             frame.write_csv(
                 self._stream,
