@@ -47,6 +47,14 @@ class Op:
         return f"Op({self.name!r}, arity={self.arity})"
 
 
+def _pow(t, a, b):
+    """A constant exponent goes to torch as a Python number: torch's backward then treats
+    exponent 0 exactly, so the 3rd derivative of x**2 is 0 at x = 0, not 0 * inf = NaN."""
+    if b.dim() == 0 and not b.requires_grad:
+        return t.pow(a, b.item())
+    return t.pow(a, b)
+
+
 def _cbrt(t, a):
     # The real cube root, defined for negative a (a ** (1/3) is NaN there).
     return t.sign(a) * t.abs(a) ** (1.0 / 3.0)
@@ -67,7 +75,6 @@ _OPERATORS = [
     Op("sub", 2, lambda t, a, b: a - b, lambda s, a, b: a - b, "({0} - {1})"),
     Op("mul", 2, lambda t, a, b: a * b, lambda s, a, b: a * b, "({0} * {1})"),
     Op("div", 2, lambda t, a, b: a / b, lambda s, a, b: a / b, "({0} / {1})"),
-    Op("pow", 2, lambda t, a, b: t.pow(a, b), lambda s, a, b: a**b, "torch.pow({0}, {1})"),
     Op("neg", 1, lambda t, a: -a, lambda s, a: -a, "(-{0})"),
     Op("pos", 1, lambda t, a: a, lambda s, a: a, "(+{0})"),
 ]
@@ -131,10 +138,11 @@ _FUNCTIONS = [
         lambda s, a: s.sin(s.pi * a) / (s.pi * a),
         "torch.sinc({0})",
     ),
-    Op("pow", 2, lambda t, a, b: t.pow(a, b), lambda s, a, b: a**b, "torch.pow({0}, {1})"),
+    Op("pow", 2, _pow, lambda s, a, b: a**b, "torch.pow({0}, {1})"),
 ]
 
 FUNCTIONS: dict[str, Op] = {op.name: op for op in _FUNCTIONS}
+# The operator ** is the function pow: one row serves both.
 OPS: dict[str, Op] = {op.name: op for op in _OPERATORS} | FUNCTIONS
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 VARIABLE = "x"
@@ -242,18 +250,32 @@ def _check_text(text: str) -> str:
 
 
 def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError:
+    reason = (error.msg or "invalid syntax").split(" (")[0]
+    if "Exceeds the limit" in reason:
+        return ExpressionError(f"a number in the expression is too long: {reason}")
     offset = max(1, min(error.offset or 1, len(source) + 1))
     # Map the column in `source` (where each '^' became '**') back to `text`.
     column = offset - source[: offset - 1].count("**") + text[: offset - 1].count("**")
     column = max(1, min(column, len(text) + 1))
     hint, hint_column = _implicit_multiplication_hint(text)
-    if hint:
-        column = hint_column
-    reason = (error.msg or "invalid syntax").split(" (")[0]
     message = f"invalid syntax at column {column}: {reason}"
     if hint:
-        message += f"; {hint}"
-    return ExpressionError(f"{message}\n  {text}\n  {' ' * (column - 1)}^")
+        column = hint_column
+        message = f"invalid syntax at column {column}: {hint}"
+    excerpt, caret = _excerpt(text, column)
+    return ExpressionError(f"{message}\n  {excerpt}\n  {' ' * caret}^")
+
+
+def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
+    """At most ``width`` characters of ``text`` around ``column``, and the caret offset."""
+    begin = max(0, min(column - 1 - width // 2, len(text) - width))
+    excerpt = text[begin : begin + width]
+    caret = column - 1 - begin
+    if begin > 0:
+        excerpt, caret = "..." + excerpt, caret + 3
+    if begin + width < len(text):
+        excerpt += "..."
+    return excerpt, caret
 
 
 _IMPLICIT = re.compile(r"(?<![\w.])(\d+\.?\d*(?:[eE][+-]?\d+)?)([A-Za-z_]\w*|\()")

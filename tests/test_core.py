@@ -1,0 +1,125 @@
+"""Autograd derivatives against an independent oracle: sympy, evaluated with mpmath."""
+
+from __future__ import annotations
+
+import re
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from autodiffcli import core, expr, grid
+from autodiffcli.errors import DeviceError
+
+RTOL = 1e-10  # float64, well-conditioned points
+ATOL = 1e-12
+X = sp.Symbol("x", real=True)
+
+# (expression in our language, the same function written independently in sympy, domain)
+CASES = [
+    ("sin(x)", sp.sin(X), (-3, 3)),
+    ("cos(x)", sp.cos(X), (-3, 3)),
+    ("tan(x)", sp.tan(X), (-1.2, 1.2)),
+    ("asin(x)", sp.asin(X), (-0.9, 0.9)),
+    ("acos(x)", sp.acos(X), (-0.9, 0.9)),
+    ("atan(x)", sp.atan(X), (-3, 3)),
+    ("sinh(x)", sp.sinh(X), (-3, 3)),
+    ("cosh(x)", sp.cosh(X), (-3, 3)),
+    ("tanh(x)", sp.tanh(X), (-3, 3)),
+    ("asinh(x)", sp.asinh(X), (-3, 3)),
+    ("acosh(x)", sp.acosh(X), (1.1, 4)),
+    ("atanh(x)", sp.atanh(X), (-0.9, 0.9)),
+    ("exp(x)", sp.exp(X), (-3, 3)),
+    ("expm1(x)", sp.exp(X) - 1, (-3, 3)),
+    ("log(x)", sp.log(X), (0.1, 5)),
+    ("log1p(x)", sp.log(1 + X), (-0.5, 5)),
+    ("log2(x)", sp.log(X) / sp.log(2), (0.1, 5)),
+    ("log10(x)", sp.log(X) / sp.log(10), (0.1, 5)),
+    ("sqrt(x)", sp.sqrt(X), (0.1, 5)),
+    ("cbrt(x)", X ** sp.Rational(1, 3), (0.2, 5)),
+    ("cbrt(x)", -((-X) ** sp.Rational(1, 3)), (-5, -0.2)),
+    ("abs(x)", -X, (-3, -0.1)),
+    ("erf(x)", sp.erf(X), (-2, 2)),
+    ("erfc(x)", sp.erfc(X), (-2, 2)),
+    ("sigmoid(x)", 1 / (1 + sp.exp(-X)), (-5, 5)),
+    ("softplus(x)", sp.log(1 + sp.exp(X)), (-5, 30)),
+    ("relu(x)", X, (0.1, 3)),
+    ("sinc(x)", sp.sin(sp.pi * X) / (sp.pi * X), (0.1, 3)),
+    ("pow(x, 3)", X**3, (-2, 2)),
+    ("x^x", X**X, (0.2, 3)),
+    ("exp(-x^2/2) * sin(3*x)", sp.exp(-(X**2) / 2) * sp.sin(3 * X), (-3, 3)),
+    ("x**3 - 1/x", X**3 - 1 / X, (0.5, 3)),
+    ("log(x**2)*sin(x) + 1/x", sp.log(X**2) * sp.sin(X) + 1 / X, (0.5, 3)),
+]
+
+
+def reference(function, order: int, xs: np.ndarray) -> np.ndarray:
+    derivative = sp.diff(function, X, order) if order else function
+    evaluate = sp.lambdify(X, derivative, modules="mpmath")
+    with mpmath.workdps(40):
+        return np.array([float(evaluate(mpmath.mpf(float(v)))) for v in xs])
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize(("text", "function", "domain"), CASES, ids=[c[0] for c in CASES])
+def test_derivative_matches_sympy(text, function, domain, order):
+    g = grid.from_num(domain[0], domain[1], 13, grid.DEFAULT_MAX_POINTS)
+    columns = core.table(expr.parse(text), g, order, torch.device("cpu"), torch.float64)
+    xs = columns[0].numpy()
+    for k in range(order + 1):
+        expected = reference(function, k, xs)
+        np.testing.assert_allclose(columns[k + 1].numpy(), expected, rtol=RTOL, atol=ATOL)
+
+
+def test_constant_expression_has_zero_derivatives():
+    g = grid.from_num(-1, 1, 5, grid.DEFAULT_MAX_POINTS)
+    columns = core.table(expr.parse("3"), g, 2, "cpu", torch.float64)
+    assert columns[1].tolist() == [3.0] * 5
+    assert columns[2].tolist() == [0.0] * 5 and columns[3].tolist() == [0.0] * 5
+
+
+def test_derivative_that_becomes_constant_gives_zeros():
+    g = grid.from_num(-1, 1, 5, grid.DEFAULT_MAX_POINTS)
+    columns = core.table(expr.parse("x**2"), g, 4, "cpu", torch.float64)
+    assert columns[3].tolist() == [2.0] * 5
+    assert columns[4].tolist() == [0.0] * 5 and columns[5].tolist() == [0.0] * 5
+
+
+def test_chunks_give_the_same_table_as_one_pass():
+    parsed = expr.parse("tanh(x)")
+    g = grid.from_range(-3, 3, 0.01, grid.DEFAULT_MAX_POINTS)
+    small = list(core.table_chunks(parsed, g, 2, "cpu", torch.float64, chunk_points=64))
+    assert len(small) == 10
+    whole = core.table(parsed, g, 2, "cpu", torch.float64)
+    for i in range(4):
+        torch.testing.assert_close(torch.cat([c[i] for c in small]), whole[i], rtol=0, atol=0)
+
+
+def test_float32_table_is_float32():
+    g = grid.from_num(0, 1, 4, grid.DEFAULT_MAX_POINTS)
+    columns = core.table(expr.parse("sin(x)"), g, 1, "cpu", torch.float32)
+    assert all(column.dtype == torch.float32 for column in columns)
+
+
+def test_column_names():
+    assert core.column_names(0) == ["x", "f"]
+    assert core.column_names(3) == ["x", "f", "df", "d2f", "d3f"]
+
+
+def test_cuda_request_without_cuda_names_the_build():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(DeviceError, match=re.escape(f"torch {torch.__version__}")):
+        core.resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_table_equals_cpu_table():
+    parsed = expr.parse("exp(-x^2/2) * sin(3*x)")
+    g = grid.from_num(-3, 3, 100_001, grid.DEFAULT_MAX_POINTS)
+    on_cpu = core.table(parsed, g, 3, torch.device("cpu"), torch.float64)
+    on_gpu = core.table(parsed, g, 3, core.resolve_device("cuda"), torch.float64)
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,93 @@
+"""Sample grids: counts, exact points, and the errors for unusable ranges and inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autodiffcli import grid
+from autodiffcli.errors import GridError
+
+LIMIT = grid.DEFAULT_MAX_POINTS
+
+
+def points(g) -> np.ndarray:
+    return torch.cat(list(g.chunks(7, torch.float64, "cpu"))).numpy()
+
+
+def test_step_grid_excludes_stop_like_arange():
+    assert len(grid.from_range(-5, 5, 0.01, LIMIT)) == 1000
+
+
+def test_step_grid_count_is_robust_to_rounding():
+    assert len(grid.from_range(0, 1, 0.1, LIMIT)) == 10
+    assert len(grid.from_range(0, 0.3, 0.1, LIMIT)) == 3  # 0.3/0.1 = 2.9999999999999996
+
+
+def test_step_grid_has_no_accumulated_drift():
+    g = grid.from_range(0, 1000, 0.1, LIMIT)
+    expected = 0 + np.arange(len(g)) * 0.1
+    np.testing.assert_array_equal(points(g), expected)
+
+
+def test_negative_step_counts_down():
+    np.testing.assert_array_equal(points(grid.from_range(1, 0, -0.25, LIMIT)), [1, 0.75, 0.5, 0.25])
+
+
+def test_num_grid_includes_both_ends_exactly():
+    x = points(grid.from_num(-1, 0.3, 11, LIMIT))
+    assert x[0] == -1 and x[-1] == 0.3 and len(x) == 11
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "step", "words"),
+    [
+        (0, 1, 0, "must not be zero"),
+        (0, 1, -0.1, "goes away from --stop"),
+        (1, 1, 0.1, "range is empty"),
+        (float("nan"), 1, 0.1, "--start must be a finite number"),
+        (0, float("inf"), 0.1, "--stop must be a finite number"),
+        (0, 1, float("inf"), "--step must be a finite number"),
+    ],
+)
+def test_bad_ranges_are_rejected(start, stop, step, words):
+    with pytest.raises(GridError, match=words):
+        grid.from_range(start, stop, step, LIMIT)
+
+
+def test_max_points_message_gives_the_count_and_the_flag():
+    with pytest.raises(GridError, match=r"1,000,001 points, more than --max-points 1,000,000"):
+        grid.from_range(0, 1000001, 1, 1_000_000)
+
+
+def test_values_one_per_line():
+    assert grid.parse_values("1\n2.5\n\n-3e2\n") == [1.0, 2.5, -300.0]
+
+
+def test_values_from_csv_use_the_x_column():
+    assert grid.parse_values("t,x,y\n0,1.5,9\n1,2.5,9\n") == [1.5, 2.5]
+
+
+def test_values_from_headed_csv_without_x_use_the_first_column():
+    assert grid.parse_values("a,b\n4,5\n6,7\n") == [4.0, 6.0]
+
+
+def test_non_numeric_input_names_the_line():
+    with pytest.raises(GridError, match=r"line 3: 'abc' is not a number"):
+        grid.parse_values("1\n2\nabc\n")
+
+
+def test_non_finite_input_is_rejected():
+    with pytest.raises(GridError, match="line 2: x must be finite"):
+        grid.parse_values("1\nnan\n")
+
+
+def test_missing_input_file(tmp_path):
+    with pytest.raises(GridError, match="not found"):
+        grid.from_input(str(tmp_path / "nope.txt"), LIMIT)
+
+
+def test_empty_input():
+    with pytest.raises(GridError, match="empty"):
+        grid.parse_values("\n\n")
