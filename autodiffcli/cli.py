@@ -304,9 +304,9 @@ def derive(
 
         parsed = expr.parse(expression)
         grid = build_grid(start, stop, step, num, input_path, max_points)
-        table_format = writers.choose_format(output, fmt.value if fmt else None)
         if output is not None and output != "-":
             writers.check_output_path(output)
+        table_format = writers.choose_format(output, fmt.value if fmt else None)
         check_device_name(device)
 
         from autodiffcli import core

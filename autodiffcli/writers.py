@@ -34,7 +34,7 @@ def choose_format(path: str | None, fmt: str | None) -> str:
     """``--format`` if given, else the output file's extension, else csv."""
     if fmt is not None:
         return fmt
-    if path is None:
+    if path is None or path == "-":
         return "csv"
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSIONS:
