@@ -184,6 +184,9 @@ def reported() -> Iterator[None]:
     except KeyboardInterrupt:
         _error("interrupted")
         raise typer.Exit(130) from None
+    except Exception as error:  # a bug of ours: say so in one line rather than a traceback
+        _error(f"internal error ({type(error).__name__}: {error}); please report it")
+        raise typer.Exit(1) from None
 
 
 # ----- Shared building blocks -----
@@ -326,6 +329,159 @@ def derive(
             writer.close()
         if not quiet:
             warn_nonfinite(names, counts, expression)
+
+
+@app.command()
+def plot(
+    expression: Expr = "sin(x)",
+    start: Start = -5.0,
+    stop: Stop = 5.0,
+    step: Step = None,
+    num: Num = None,
+    input_path: Input = None,
+    max_points: MaxPoints = 1e9,
+    order: Order = 1,
+    device: Device = "cpu",
+    dtype: DTypeOption = DType.float64,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Image file; the format comes from the extension (png, svg, pdf, ...).",
+            rich_help_panel="Output",
+        ),
+    ] = "plot.png",
+    title: Annotated[
+        str | None, typer.Option("--title", help="Figure title.", rich_help_panel="Figure")
+    ] = None,
+    width: Annotated[
+        float, typer.Option("--width", help="Width in inches.", rich_help_panel="Figure")
+    ] = 6.4,
+    height: Annotated[
+        float, typer.Option("--height", help="Height in inches.", rich_help_panel="Figure")
+    ] = 4.8,
+    dpi: Annotated[
+        float, typer.Option("--dpi", help="Dots per inch.", rich_help_panel="Figure")
+    ] = 150.0,
+    tangent_at: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--tangent-at",
+            help="Draw the tangent of f at X0 (repeatable).",
+            rich_help_panel="Figure",
+        ),
+    ] = None,
+    csv_path: Annotated[
+        str | None,
+        typer.Option(
+            "--csv", help="Also write the plotted table to this file.", rich_help_panel="Output"
+        ),
+    ] = None,
+    terminal: Annotated[
+        bool,
+        typer.Option(
+            "--terminal", help="Draw in the terminal instead of a file.", rich_help_panel="Output"
+        ),
+    ] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Open an interactive window.", rich_help_panel="Output")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Plot f and its autograd derivatives to an image (default plot.png).
+
+    Example: autodiff plot 'x**3 - 1/x' --start 0.2 --stop 2 --tangent-at 1 -o tangent.png
+    """
+    with reported():
+        from autodiffcli import expr, writers
+
+        parsed = expr.parse(expression)
+        grid = build_grid(start, stop, step, num, input_path, max_points)
+        check_device_name(device)
+        if csv_path is not None:
+            writers.check_output_path(csv_path, "--csv")
+            csv_format = writers.choose_format(csv_path, None)
+
+        from autodiffcli import plotting
+
+        image_format = None
+        if not terminal and not show:
+            writers.check_output_path(output)
+            image_format = plotting.image_format(output)
+            plotting.check_size(width, height, dpi)
+
+        from autodiffcli import core
+
+        torch_device, torch_dtype = torch_target(device, dtype)
+        columns = [c.numpy() for c in core.table(parsed, grid, order, torch_device, torch_dtype)]
+        names = core.column_names(order)
+        tangents = tangent_lines(parsed, tangent_at or [], torch_device, torch_dtype)
+        if csv_path is not None:
+            write_table(csv_path, csv_format, names, columns)
+        if terminal:
+            print(plotting.terminal_plot(columns, expression, title))
+        else:
+            figure = plotting.plot_figure(
+                columns,
+                expression,
+                title=title,
+                width=width,
+                height=height,
+                dpi=dpi,
+                tangents=tangents,
+            )
+            if show:
+                plotting.show_figure(figure)
+            else:
+                save_image(figure, output, image_format, dpi)
+                if not quiet:
+                    _message("Wrote", "green", output)
+        if not quiet:
+            warn_nonfinite(names, _nonfinite(columns), expression)
+
+
+def tangent_lines(parsed, points: list[float], device, dtype):
+    """Tangents of f at each point, from the same autograd path as the table."""
+    if not points:
+        return ()
+    from autodiffcli import core, grid
+    from autodiffcli.plotting import Tangent
+
+    x, f, df = core.table(parsed, grid.from_values(points, len(points)), 1, device, dtype)
+    return tuple(Tangent(float(a), float(b), float(c)) for a, b, c in zip(x, f, df, strict=True))
+
+
+def write_table(path: str, fmt: str, names: list[str], columns) -> None:
+    """A whole in-memory table to ``path``, atomically, with the same writer as derive."""
+    from pathlib import Path
+
+    from autodiffcli import writers
+
+    with writers.atomic_output(Path(path)) as handle:
+        writer = writers.TableWriter(handle, fmt, names, True, path)
+        writer.write(columns)
+        writer.close()
+
+
+def save_image(figure, path: str, fmt: str, dpi: float) -> None:
+    """Render the figure to ``path`` atomically; I/O failures are runtime errors (exit 1)."""
+    from pathlib import Path
+
+    from autodiffcli import plotting, writers
+    from autodiffcli.errors import WriteFailure
+
+    try:
+        with writers.atomic_output(Path(path)) as handle:
+            plotting.save_figure(figure, handle, fmt, dpi)
+    except OSError as error:
+        raise WriteFailure(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _nonfinite(columns) -> list[int]:
+    import numpy as np
+
+    return [int((~np.isfinite(column)).sum()) for column in columns]
 
 
 def main() -> None:
