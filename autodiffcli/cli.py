@@ -441,6 +441,106 @@ def plot(
             warn_nonfinite(names, _nonfinite(columns), expression)
 
 
+class ExplainFormat(str, enum.Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+MAX_EXPLAIN_POINTS = 20
+
+
+@app.command()
+def explain(
+    expression: Expr = "sin(x)",
+    start: Start = -5.0,
+    stop: Stop = 5.0,
+    step: Step = None,
+    num: Annotated[
+        int | None,
+        typer.Option(
+            "--points", "--num", help="N evenly spaced points (default 5).", rich_help_panel="Range"
+        ),
+    ] = None,
+    input_path: Input = None,
+    order: Order = 1,
+    device: Device = "cpu",
+    dtype: DTypeOption = DType.float64,
+    fmt: Annotated[
+        ExplainFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (rich on a terminal), markdown or json.",
+            rich_help_panel="Output",
+        ),
+    ] = ExplainFormat.text,
+    dot: Annotated[
+        str | None,
+        typer.Option(
+            "--dot",
+            help="Also write the autograd graph as Graphviz DOT to FILE.",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+    trace_at: Annotated[
+        float | None,
+        typer.Option(
+            "--trace",
+            help="Show every node's value and adjoint at x = X0.",
+            rich_help_panel="Output",
+        ),
+    ] = None,
+) -> None:
+    """Explain, with live torch output, how autograd differentiates f over a vector of points.
+
+    Example: autodiff explain 'log(x**2)*sin(x) + 1/x' --trace 2
+    """
+    with reported():
+        from autodiffcli import expr, writers
+
+        parsed = expr.parse(expression)
+        grid = build_grid(start, stop, step, num, input_path, MAX_EXPLAIN_POINTS, default_num=5)
+        check_device_name(device)
+        if dot is not None:
+            writers.check_output_path(dot, "--dot")
+        if trace_at is not None and trace_at != trace_at:
+            raise GridError("--trace must be a finite number")
+
+        from autodiffcli import explain as lesson
+
+        torch_device, torch_dtype = torch_target(device, dtype)
+        x = grid.points(0, len(grid), torch_dtype, torch_device)
+        report = lesson.explain(parsed, x, order)
+        if trace_at is not None:
+            report.sections.insert(0, lesson.trace_section(parsed, trace_at))
+        if dot is not None:
+            write_text(dot, lesson.graph_dot(expr.evaluate(parsed, x.requires_grad_(True))))
+        show_report(report, fmt.value, lesson)
+
+
+def show_report(report, fmt: str, lesson) -> None:
+    """Rich markdown on a terminal; plain text, markdown or JSON otherwise."""
+    if fmt == "text" and sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(lesson.render_markdown(report)))
+        return
+    sys.stdout.write(lesson.RENDERERS[fmt](report))
+    sys.stdout.flush()
+
+
+def write_text(path: str, text: str) -> None:
+    """A small text file, atomically."""
+    from pathlib import Path
+
+    from autodiffcli import writers
+
+    with writers.atomic_output(Path(path)) as handle:
+        handle.write(text.encode())
+
+
 def tangent_lines(parsed, points: list[float], device, dtype):
     """Tangents of f at each point, from the same autograd path as the table."""
     if not points:

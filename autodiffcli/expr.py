@@ -312,6 +312,7 @@ def _tape(root: ast.AST, text: str) -> list[Node]:
     nodes: list[Node] = []
     index_of: dict[int, int] = {}
     stack: list[tuple[ast.AST, bool]] = [(root, False)]
+    variable: int | None = None
     while stack:
         node, children_done = stack.pop()
         children = _operands(node, text)
@@ -319,8 +320,14 @@ def _tape(root: ast.AST, text: str) -> list[Node]:
             stack.append((node, True))
             stack.extend((child, False) for child in reversed(children))
             continue
+        made = _leaf_or_op(node, tuple(index_of[id(c)] for c in children), text)
+        if made.op == VARIABLE and variable is not None:
+            index_of[id(node)] = variable  # x is one node, however often it is written
+            continue
+        if made.op == VARIABLE:
+            variable = len(nodes)
         index_of[id(node)] = len(nodes)
-        nodes.append(_leaf_or_op(node, tuple(index_of[id(c)] for c in children), text))
+        nodes.append(made)
     return nodes
 
 
