@@ -118,6 +118,32 @@ DTypeOption = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or progress on stderr.")]
 
+Check = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Compare with symbolic and numerical references; exit 1 "
+        "if any derivative is off by more than the tolerance.",
+        rich_help_panel="Verification",
+    ),
+]
+RTol = Annotated[
+    float | None,
+    typer.Option(
+        "--rtol",
+        help="Relative tolerance for --check (default 1e-10, float32 1e-4).",
+        rich_help_panel="Verification",
+    ),
+]
+ATol = Annotated[
+    float | None,
+    typer.Option(
+        "--atol",
+        help="Absolute tolerance for --check (default 1e-12, float32 1e-5).",
+        rich_help_panel="Verification",
+    ),
+]
+
 DEFAULT_STEP = 0.01
 
 
@@ -297,6 +323,9 @@ def derive(
         typer.Option("--no-header", help="Omit the csv/tsv header row.", rich_help_panel="Output"),
     ] = False,
     quiet: Quiet = False,
+    check: Check = False,
+    rtol: RTol = None,
+    atol: ATol = None,
 ) -> None:
     """Write x, f(x) and its derivatives (by autograd) as a table, to stdout by default.
 
@@ -329,6 +358,8 @@ def derive(
             writer.close()
         if not quiet:
             warn_nonfinite(names, counts, expression)
+        if check:
+            run_check(parsed, grid, order, torch_device, torch_dtype, dtype, rtol, atol)
 
 
 @app.command()
@@ -388,6 +419,18 @@ def plot(
         bool, typer.Option("--show", help="Open an interactive window.", rich_help_panel="Output")
     ] = False,
     quiet: Quiet = False,
+    check: Check = False,
+    rtol: RTol = None,
+    atol: ATol = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="Overlay the symbolic derivatives (dashed) and add a "
+            "panel of |autograd - symbolic|.",
+            rich_help_panel="Verification",
+        ),
+    ] = False,
 ) -> None:
     """Plot f and its autograd derivatives to an image (default plot.png).
 
@@ -439,6 +482,8 @@ def plot(
                     _message("Wrote", "green", output)
         if not quiet:
             warn_nonfinite(names, _nonfinite(columns), expression)
+        if check:
+            run_check(parsed, grid, order, torch_device, torch_dtype, dtype, rtol, atol)
 
 
 class ExplainFormat(str, enum.Enum):
@@ -539,6 +584,32 @@ def write_text(path: str, text: str) -> None:
 
     with writers.atomic_output(Path(path)) as handle:
         handle.write(text.encode())
+
+
+def run_check(parsed, grid, order, device, torch_dtype, dtype, rtol, atol) -> None:
+    """Recompute a bounded sample of rows by the same path and compare with the references."""
+    from autodiffcli import core, verify
+    from autodiffcli import grid as grids
+    from autodiffcli.errors import CheckFailed
+
+    default_rtol, default_atol = verify.DEFAULT_TOLERANCES[dtype.value]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    if not (rtol >= 0 and atol >= 0):
+        raise GridError("--rtol and --atol must be numbers >= 0")
+    sample = grids.from_values(grids.take(grid, verify.sample_indices(len(grid))), len(grid))
+    columns = [
+        c.numpy().astype("float64") for c in core.table(parsed, sample, order, device, torch_dtype)
+    ]
+    rows = verify.check(parsed, columns, order, rtol, atol)
+    sys.stderr.write(verify.render(rows, rtol, atol) + "\n")
+    failed = [row for row in rows if not row.passed]
+    if failed:
+        worst = max(failed, key=lambda row: row.max_rel)
+        raise CheckFailed(
+            f"--check failed: order {worst.order} differs from the {worst.reference} reference "
+            f"by {worst.max_abs:.3g} (relative {worst.max_rel:.3g}) at x = {worst.worst_x:.6g}"
+        )
 
 
 def tangent_lines(parsed, points: list[float], device, dtype):

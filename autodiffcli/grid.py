@@ -63,6 +63,21 @@ class Grid:
         return x
 
 
+def take(g: Grid, indices) -> object:
+    """The points at ``indices`` as a float64 numpy array, exactly as the chunks compute them."""
+    import numpy as np
+
+    if g.values is not None:
+        return g.values[indices]
+    return np.array([float(g.points(int(i), int(i) + 1, _float64(), "cpu")[0]) for i in indices])
+
+
+def _float64():
+    import torch
+
+    return torch.float64
+
+
 def from_range(start: float, stop: float, step: float, max_points: int) -> Grid:
     """Stop-exclusive points like ``numpy.arange``, with a count that does not drift."""
     _check_finite(start=start, stop=stop, step=step)

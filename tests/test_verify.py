@@ -1,0 +1,245 @@
+"""--check and the references: autograd agrees with sympy on a corpus, and --check can fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autodiffcli import core, expr, grid, verify
+from tests.conftest import invoke
+
+RTOL = 1e-10
+ATOL = 1e-12
+
+# (expression, domain inside which every function in it is defined and smooth)
+CORPUS = [
+    ("sin(x)", (-3, 3)),
+    ("cos(x)", (-3, 3)),
+    ("tan(x)", (-1.2, 1.2)),
+    ("asin(x)", (-0.9, 0.9)),
+    ("acos(x)", (-0.9, 0.9)),
+    ("atan(x)", (-3, 3)),
+    ("sinh(x)", (-3, 3)),
+    ("cosh(x)", (-3, 3)),
+    ("tanh(x)", (-3, 3)),
+    ("asinh(x)", (-3, 3)),
+    ("acosh(x)", (1.1, 4)),
+    ("atanh(x)", (-0.9, 0.9)),
+    ("exp(x)", (-3, 3)),
+    ("expm1(x)", (-3, 3)),
+    ("log(x)", (0.1, 5)),
+    ("log1p(x)", (-0.5, 5)),
+    ("log2(x)", (0.1, 5)),
+    ("log10(x)", (0.1, 5)),
+    ("sqrt(x)", (0.1, 5)),
+    ("cbrt(x)", (0.2, 5)),
+    ("cbrt(x)", (-5, -0.2)),
+    ("abs(x)", (0.1, 3)),
+    ("abs(x)", (-3, -0.1)),
+    ("erf(x)", (-2, 2)),
+    ("erfc(x)", (-2, 2)),
+    ("sigmoid(x)", (-5, 5)),
+    ("softplus(x)", (-5, 30)),
+    ("relu(x)", (0.1, 3)),
+    ("relu(x)", (-3, -0.1)),
+    ("sinc(x)", (0.1, 3)),
+    ("pow(x, 3)", (-2, 2)),
+    ("pow(2, x)", (-2, 2)),
+    ("x^x", (0.2, 3)),
+    ("x**-2", (0.5, 3)),
+    ("x**0.5", (0.1, 4)),
+    ("x**2.5", (0.1, 4)),
+    ("1/x", (0.2, 3)),
+    ("-x", (-2, 2)),
+    ("+x", (-2, 2)),
+    ("3", (-2, 2)),
+    ("pi*x", (-2, 2)),
+    ("e^x", (-2, 2)),
+    ("x*e", (-2, 2)),
+    ("2*pi", (-2, 2)),
+    ("x**2", (-2, 2)),
+    ("x**3 - 1/x", (0.5, 3)),
+    ("x*sin(x)", (-5, 5)),
+    ("exp(-x^2/2)*sin(3*x)", (-3, 3)),
+    ("log(x**2)*sin(x) + 1/x", (0.5, 3)),
+    ("sin(cos(tan(x)))", (-1, 1)),
+    ("sqrt(1 + x^2)", (-3, 3)),
+    ("log(cosh(x))", (-3, 3)),
+    ("atan(x)/(1 + x^2)", (-3, 3)),
+    ("tanh(sinh(x))", (-2, 2)),
+    ("exp(sin(x))*cos(x)", (-3, 3)),
+    ("sigmoid(2*x)*softplus(-x)", (-4, 4)),
+    ("erf(x)*exp(x)", (-2, 2)),
+    ("log1p(exp(x))", (-5, 5)),
+    ("asinh(x)*acos(x/4)", (-3, 3)),
+    ("pow(x, x)*log(x)", (0.3, 2)),
+    ("cbrt(x^2 + 1)", (-3, 3)),
+    ("(x - 1)*(x + 2)/(x^2 + 3)", (-3, 3)),
+    ("expm1(x)/x", (0.2, 2)),
+    ("log10(x)*log2(x)", (0.5, 4)),
+    ("sqrt(x)*sinc(x)", (0.2, 2)),
+]
+
+
+def autograd_columns(text: str, domain, order: int, n: int = 41, dtype=torch.float64):
+    g = grid.from_num(domain[0], domain[1], n, grid.DEFAULT_MAX_POINTS)
+    return [
+        c.numpy().astype(np.float64) for c in core.table(expr.parse(text), g, order, "cpu", dtype)
+    ]
+
+
+def test_corpus_is_large_and_covers_every_function():
+    assert len(CORPUS) >= 60
+    used = {node.op for text, _ in CORPUS for node in expr.parse(text).nodes}
+    assert set(expr.FUNCTIONS) <= used
+
+
+@pytest.mark.parametrize(("text", "domain"), CORPUS, ids=[f"{t} on {d}" for t, d in CORPUS])
+def test_autograd_agrees_with_the_symbolic_reference(text, domain):
+    order = 3
+    columns = autograd_columns(text, domain, order)
+    symbolic = verify.symbolic_columns(expr.parse(text), columns[0], order)
+    for k in range(order + 1):
+        np.testing.assert_allclose(
+            columns[k + 1], symbolic[k], rtol=RTOL, atol=ATOL, err_msg=f"order {k}"
+        )
+
+
+def test_numerical_reference_agrees_with_symbolic():
+    parsed = expr.parse("exp(-x^2/2)*sin(3*x)")
+    xs = np.linspace(-2, 2, 9)
+    f = verify.mp_function(verify.sympy_expression(parsed))
+    exact = verify.symbolic_columns(parsed, xs, 2)
+    for k in (1, 2):
+        np.testing.assert_allclose(verify.numerical_derivative(f, xs, k), exact[k], rtol=1e-14)
+
+
+def test_check_passes_and_reports_each_order():
+    result = invoke("derive", "x*sin(x)", "-k", "2", "--check")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert sum(" symbolic " in line and line.rstrip().endswith("ok") for line in lines) == 3
+    assert sum(" numerical " in line and line.rstrip().endswith("ok") for line in lines) == 2
+
+
+def test_check_fails_when_tolerance_is_tighter_than_the_dtype_allows():
+    result = invoke(
+        "derive", "x*sin(x)", "--dtype", "float32", "--check", "--rtol", "1e-12", "--atol", "0"
+    )
+    assert result.exit_code == 1
+    assert "FAIL" in result.stderr
+    final = result.stderr.strip().splitlines()[-1]
+    assert final.startswith("Error: --check failed: order ") and "at x = " in final
+
+
+def test_check_skips_points_where_the_reference_is_undefined():
+    result = invoke("derive", "log(x)", "--start", "-1", "--stop", "1", "--check", "-q")
+    assert result.exit_code == 0
+    row = next(line for line in result.stderr.splitlines() if line.lstrip().startswith("0"))
+    assert int(row.split()[3]) == 101  # x <= 0: log is not real there
+
+
+def test_check_samples_a_bounded_set_including_both_ends():
+    indices = verify.sample_indices(10_000_000)
+    assert len(indices) <= verify.MAX_CHECK_POINTS
+    assert indices[0] == 0 and indices[-1] == 9_999_999
+
+
+def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
+    from autodiffcli import plotting
+
+    parsed = expr.parse("x*sin(x)")
+    columns = autograd_columns("x*sin(x)", (-3, 3), 2)
+    symbolic = verify.symbolic_columns(parsed, columns[0], 2)
+    figure = plotting.plot_figure(columns, "x*sin(x)", reference=symbolic)
+    assert len(figure.axes) == 2
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "$f'(x)$ symbolic" in labels and "$f''(x)$ symbolic" in labels
+    assert figure.axes[1].get_yscale() == "log"
+    result = invoke("plot", "x*sin(x)", "-k", "2", "--reference", "-o", str(tmp_path / "r.png"))
+    assert result.exit_code == 0, result.stderr
+
+
+# ----- Property-based: random expressions from the grammar -----
+
+UNARY = sorted(name for name, op in expr.FUNCTIONS.items() if op.arity == 1)
+leaves = st.sampled_from(["x", "x", "2", "0.5", "pi", "e", "3"])
+
+
+def _compose(children):
+    return st.one_of(
+        st.builds(lambda f, a: f"{f}({a})", st.sampled_from(UNARY), children),
+        st.builds(
+            lambda a, op, b: f"({a} {op} {b})",
+            children,
+            st.sampled_from(["+", "-", "*", "/", "**", "^"]),
+            children,
+        ),
+        st.builds(lambda a: f"-{a}", children),
+        st.builds(lambda a, b: f"pow({a}, {b})", children, children),
+    )
+
+
+expressions = st.recursive(leaves, _compose, max_leaves=6)
+ranges = st.tuples(st.floats(-10, 10, allow_nan=False), st.floats(0.001, 5), st.integers(1, 40))
+# Text the grammar does not produce: the CLI must still answer cleanly.
+noise = st.text(alphabet="x()+-*/^.,0123456789 sinpe_[]:'\"lambda", max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(expressions, noise), bounds=ranges, order=st.integers(0, 3))
+def test_cli_never_shows_a_traceback(text, bounds, order):
+    start, width, num = bounds
+    # '--' ends the options, as for any command whose argument may start with '-'.
+    result = invoke(
+        "derive",
+        "--start",
+        repr(start),
+        "--stop",
+        repr(start + width),
+        "--num",
+        str(num),
+        "-k",
+        str(order),
+        "-q",
+        "--",
+        text,
+    )
+    assert result.exit_code in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.exit_code == 2:
+        assert result.stderr.startswith("Error: ") and result.stdout == ""
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=expressions, bounds=ranges)
+def test_autograd_agrees_with_symbolic_where_well_conditioned(text, bounds):
+    start, width, num = bounds
+    parsed = expr.parse(text)
+    g = grid.from_num(start, start + width, min(num, 8), grid.DEFAULT_MAX_POINTS)
+    columns = [c.numpy() for c in core.table(parsed, g, 2, "cpu", torch.float64)]
+    try:
+        symbolic = verify.symbolic_columns(parsed, columns[0], 2)
+    except (RecursionError, OverflowError):
+        return
+    for k in (1, 2):
+        ours, exact = columns[k + 1], symbolic[k]
+        scale = np.maximum(np.abs(exact), 1.0)
+        conditioned = (
+            np.isfinite(ours)
+            & np.isfinite(exact)
+            & (np.abs(exact) < 1e8)
+            & np.isfinite(columns[1])
+            & (np.abs(columns[1]) < 1e8)
+        )
+        # Relative to max(|ref|, 1): cancellation can leave tiny derivatives with a few ulps
+        # of their larger terms.
+        assert np.all(np.abs(ours - exact)[conditioned] <= 1e-7 * scale[conditioned]), (
+            text,
+            columns[0][conditioned],
+            ours[conditioned],
+            exact[conditioned],
+        )
