@@ -144,8 +144,6 @@ ATol = Annotated[
     ),
 ]
 
-DEFAULT_STEP = 0.01
-
 
 def _version(value: bool) -> None:
     if value:
@@ -222,25 +220,13 @@ def build_grid(start, stop, step, num, input_path, max_points, *, default_num=No
     """The sample grid from the shared range options (the same for every command)."""
     from autodiffcli import grid
 
-    limit = _max_points(max_points)
-    chosen = [
-        name
-        for name, value in (("--step", step), ("--num", num), ("--input", input_path))
-        if value is not None
-    ]
-    if len(chosen) > 1:
-        raise GridError(f"use just one of --step, --num or --input (got {', '.join(chosen)})")
-    if input_path is not None:
-        return grid.from_input(input_path, limit)
-    if num is not None:
-        return grid.from_num(start, stop, num, limit)
-    if step is None and default_num is not None:
-        return grid.from_num(start, stop, default_num, limit)
-    return grid.from_range(start, stop, DEFAULT_STEP if step is None else step, limit)
+    return grid.build(
+        start, stop, step, num, input_path, _max_points(max_points), default_num=default_num
+    )
 
 
 def _max_points(value: float) -> int:
-    if not value >= 1 or value != value or value == float("inf"):
+    if not (value >= 1 and value != float("inf")):
         raise GridError(f"--max-points must be a finite number >= 1, got {value}")
     return int(value)
 

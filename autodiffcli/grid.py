@@ -17,6 +17,7 @@ from pathlib import Path
 from autodiffcli.errors import GridError
 
 DEFAULT_MAX_POINTS = 1_000_000_000
+DEFAULT_STEP = 0.01
 # A step that lands within this relative distance of `stop` is taken to land on it exactly.
 _ON_STOP_TOLERANCE = 1e-9
 
@@ -61,6 +62,33 @@ class Grid:
         if self.last is not None and end == self.count and end > begin:
             x[-1] = self.last
         return x
+
+
+def build(
+    start: float = -5.0,
+    stop: float = 5.0,
+    step: float | None = None,
+    num: int | None = None,
+    input_path: str | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    *,
+    default_num: int | None = None,
+) -> Grid:
+    """The grid for the range options: just one of step, num or input (else the default)."""
+    chosen = [
+        name
+        for name, value in (("--step", step), ("--num", num), ("--input", input_path))
+        if value is not None
+    ]
+    if len(chosen) > 1:
+        raise GridError(f"use just one of --step, --num or --input (got {', '.join(chosen)})")
+    if input_path is not None:
+        return from_input(input_path, max_points)
+    if num is not None:
+        return from_num(start, stop, num, max_points)
+    if step is None and default_num is not None:
+        return from_num(start, stop, default_num, max_points)
+    return from_range(start, stop, DEFAULT_STEP if step is None else step, max_points)
 
 
 def take(g: Grid, indices) -> object:

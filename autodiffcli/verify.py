@@ -75,7 +75,7 @@ def evaluate(function: Callable, xs: np.ndarray) -> np.ndarray:
     out = np.empty(len(xs))
     with mpmath.workdps(DIGITS):
         for i, value in enumerate(xs):
-            out[i] = _real(lambda: function(mpmath.mpf(float(value))))
+            out[i] = _real(function, mpmath.mpf(float(value)))
     return out
 
 
@@ -84,13 +84,14 @@ def numerical_derivative(function: Callable, xs: np.ndarray, order: int) -> np.n
     out = np.empty(len(xs))
     with mpmath.workdps(DIGITS):
         for i, value in enumerate(xs):
-            out[i] = _real(lambda: mpmath.diff(function, mpmath.mpf(float(value)), order))
+            out[i] = _real(mpmath.diff, function, mpmath.mpf(float(value)), order)
     return out
 
 
-def _real(compute: Callable) -> float:
+def _real(compute: Callable, *args) -> float:
+    """compute(*args) as a float; NaN where it fails or is complex."""
     try:
-        value = compute()
+        value = compute(*args)
     except (ZeroDivisionError, ValueError, TypeError, OverflowError):
         return float("nan")
     if isinstance(value, mpmath.mpc):
