@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from autodiffcli import __version__
-from autodiffcli.errors import AutodiffError, DeviceError, GridError
+from autodiffcli import __version__, devices
+from autodiffcli.errors import AutodiffError, GridError
 
 app = typer.Typer(
     name="autodiff",
@@ -231,15 +231,6 @@ def _max_points(value: float) -> int:
     return int(value)
 
 
-def check_device_name(name: str) -> str:
-    """Reject a malformed --device before torch is imported."""
-    import re
-
-    if not re.match(r"^(cpu|auto|mps|cuda(:\d+)?)$", name):
-        raise DeviceError(f"unknown device '{name}'; use cpu, cuda, cuda:N, mps or auto")
-    return name
-
-
 def torch_target(device: str, dtype: DType):
     """Import torch (the slow step) and resolve the device and dtype."""
     from autodiffcli import core
@@ -325,7 +316,7 @@ def derive(
         if output is not None and output != "-":
             writers.check_output_path(output)
         table_format = writers.choose_format(output, fmt.value if fmt else None)
-        check_device_name(device)
+        devices.check_name(device)
 
         from autodiffcli import core
 
@@ -336,12 +327,14 @@ def derive(
             writers.output_stream(output) as (stream, target),
             progress_bar(len(grid), not quiet) as advance,
         ):
-            writer = writers.TableWriter(stream, table_format, names, not no_header, target)
-            for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
-                counts = [a + b for a, b in zip(counts, core.count_nonfinite(columns), strict=True)]
-                writer.write([column.cpu().numpy() for column in columns])
-                advance(len(columns[0]))
-            writer.close()
+            table_writer = writers.TableWriter(stream, table_format, names, not no_header, target)
+            with writers.background(table_writer) as writer:
+                for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
+                    counts = [
+                        a + b for a, b in zip(counts, core.count_nonfinite(columns), strict=True)
+                    ]
+                    writer.write([column.cpu().numpy() for column in columns])
+                    advance(len(columns[0]))
         if not quiet:
             warn_nonfinite(names, counts, expression)
         if check:
@@ -427,7 +420,7 @@ def plot(
 
         parsed = expr.parse(expression)
         grid = build_grid(start, stop, step, num, input_path, max_points)
-        check_device_name(device)
+        devices.check_name(device)
         if csv_path is not None:
             writers.check_output_path(csv_path, "--csv")
             csv_format = writers.choose_format(csv_path, None)
@@ -532,7 +525,7 @@ def explain(
 
         parsed = expr.parse(expression)
         grid = build_grid(start, stop, step, num, input_path, MAX_EXPLAIN_POINTS, default_num=5)
-        check_device_name(device)
+        devices.check_name(device)
         if dot is not None:
             writers.check_output_path(dot, "--dot")
         if trace_at is not None and trace_at != trace_at:

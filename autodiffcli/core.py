@@ -7,15 +7,14 @@ Higher orders repeat this on the previous derivative, with ``create_graph=True``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 
 import torch
 
+from autodiffcli.devices import check_name
 from autodiffcli.errors import DeviceError
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-DEVICE_PATTERN = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 # Points per chunk: large enough that per-chunk overhead vanishes, small enough that the
 # autograd graph of a chunk stays a few tens of MB whatever the table's length.
 CHUNK_POINTS = 1 << 18
@@ -71,8 +70,7 @@ def count_nonfinite(columns: list[torch.Tensor]) -> list[int]:
 
 def resolve_device(name: str) -> torch.device:
     """The torch device for ``name``; a clear error if this torch build cannot provide it."""
-    if not DEVICE_PATTERN.match(name):
-        raise DeviceError(f"unknown device '{name}'; use cpu, cuda, cuda:N, mps or auto")
+    check_name(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
