@@ -60,6 +60,11 @@ def fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def number_rows(*columns: list[float]) -> list[list[str]]:
+    """Table rows from equal-length columns of numbers."""
+    return [[fmt(value) for value in row] for row in zip(*columns, strict=True)]
+
+
 def vector(values) -> str:
     return "[" + ", ".join(fmt(v) for v in torch.as_tensor(values).tolist()) + "]"
 
@@ -163,26 +168,20 @@ def _why(f, x) -> Section:
     return section.fact("jacobian", J.tolist()).fact("max_off_diagonal", off_diagonal)
 
 
-def sum_trick_grad(f, x) -> torch.Tensor:
-    """x.grad after y.sum().backward()."""
+def sum_trick_grad(f, x, seed_ones: bool = False) -> torch.Tensor:
+    """x.grad after y.sum().backward(), or after y.backward(torch.ones_like(y))."""
     leaf = x.clone().requires_grad_(True)
     y = f(leaf)
     if y.requires_grad:
-        y.sum().backward()
-    return leaf.grad if leaf.grad is not None else torch.zeros_like(x)
-
-
-def ones_vjp_grad(f, x) -> torch.Tensor:
-    """x.grad after y.backward(torch.ones_like(y))."""
-    leaf = x.clone().requires_grad_(True)
-    y = f(leaf)
-    if y.requires_grad:
-        y.backward(torch.ones_like(y))
+        if seed_ones:
+            y.backward(torch.ones_like(y))
+        else:
+            y.sum().backward()
     return leaf.grad if leaf.grad is not None else torch.zeros_like(x)
 
 
 def _fix(f, x) -> Section:
-    by_sum, by_ones = sum_trick_grad(f, x), ones_vjp_grad(f, x)
+    by_sum, by_ones = sum_trick_grad(f, x), sum_trick_grad(f, x, seed_ones=True)
     diagonal = torch.diagonal(jacobian(f, x))
     same = torch.equal(by_sum, by_ones)
     on_diagonal = torch.allclose(by_sum, diagonal, equal_nan=True)
@@ -194,12 +193,7 @@ def _fix(f, x) -> Section:
     )
     section.table(
         ["x_i", "y.sum().backward()", "y.backward(ones)", "diagonal of J"],
-        [
-            [fmt(a), fmt(b), fmt(c), fmt(d)]
-            for a, b, c, d in zip(
-                x.tolist(), by_sum.tolist(), by_ones.tolist(), diagonal.tolist(), strict=True
-            )
-        ],
+        number_rows(x.tolist(), by_sum.tolist(), by_ones.tolist(), diagonal.tolist()),
     )
     section.text(
         f"Both calls give {'identical' if same else 'different'} x.grad, and it "
@@ -229,12 +223,7 @@ def _misleading(f, x) -> Section:
     section.code(matrix(J), "text")
     section.table(
         ["x_i", "g: y.sum().backward()", "column sums of J_g", "f'(x_i) by vmap(grad(f))"],
-        [
-            [fmt(a), fmt(b), fmt(c), fmt(d)]
-            for a, b, c, d in zip(
-                x.tolist(), trick.tolist(), column_sums.tolist(), per_point.tolist(), strict=True
-            )
-        ],
+        number_rows(x.tolist(), trick.tolist(), column_sums.tolist(), per_point.tolist()),
     )
     section.text(
         "The sum trick returns the column sums of J (each x_i's effect on all outputs), not a "
@@ -372,10 +361,7 @@ def _forward_and_reverse(f, x) -> Section:
     )
     section.table(
         ["x_i", "forward (jvp)", "reverse (backward)"],
-        [
-            [fmt(a), fmt(b), fmt(c)]
-            for a, b, c in zip(x.tolist(), forward.tolist(), reverse.tolist(), strict=True)
-        ],
+        number_rows(x.tolist(), forward.tolist(), reverse.tolist()),
     )
     section.text(
         f"They {'agree' if same else 'differ'}. Forward mode is cheaper with few inputs and many "
