@@ -58,7 +58,7 @@ class Grid:
 
         if self.values is not None:
             return torch.from_numpy(self.values[begin:end]).to(device=device, dtype=dtype)
-        x = torch.arange(begin, end, dtype=dtype, device=device) * self.step + self.start
+        x = torch.arange(begin, end, dtype=dtype, device=device).mul_(self.step).add_(self.start)
         if self.last is not None and end == self.count and end > begin:
             x[-1] = self.last
         return x
