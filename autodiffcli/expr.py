@@ -198,14 +198,7 @@ class Expression:
     @property
     def depends_on_x(self) -> list[bool]:
         """For each node, whether its value depends on x."""
-        deps: list[bool] = []
-        for node in self.nodes:
-            deps.append(node.op == VARIABLE or any(deps[i] for i in node.args))
-        return deps
-
-    def op_of(self, node: Node) -> Op:
-        """The table row that computes ``node``."""
-        return OPS[node.op]
+        return fold(self, True, lambda node: False, lambda node, op, args: any(args))
 
 
 # ----- Parsing -----
@@ -440,6 +433,28 @@ def _not_allowed(node: ast.AST, text: str) -> str:
 # ----- Compiling -----
 
 
+def fold(expression: Expression, variable, constant, apply) -> list:
+    """Compile the tape node by node: the one loop behind torch, sympy and source output.
+
+    Args:
+        variable: the value of x.
+        constant: ``(node) -> value`` for a constant node.
+        apply: ``(node, op, args) -> value`` for an operation on earlier values.
+
+    Returns:
+        One value per node; the last is the expression's.
+    """
+    values: list = []
+    for node in expression.nodes:
+        if node.op == VARIABLE:
+            values.append(variable)
+        elif node.op == "const":
+            values.append(constant(node))
+        else:
+            values.append(apply(node, OPS[node.op], [values[i] for i in node.args]))
+    return values
+
+
 def evaluate_nodes(expression: Expression, x):
     """Evaluate every node of the tape on tensor ``x``; returns one tensor per node.
 
@@ -448,15 +463,12 @@ def evaluate_nodes(expression: Expression, x):
     """
     import torch
 
-    values = []
-    for node in expression.nodes:
-        if node.op == VARIABLE:
-            values.append(x)
-        elif node.op == "const":
-            values.append(torch.tensor(node.value, dtype=x.dtype, device=x.device))
-        else:
-            values.append(expression.op_of(node).torch(torch, *(values[i] for i in node.args)))
-    return values
+    return fold(
+        expression,
+        x,
+        lambda node: torch.tensor(node.value, dtype=x.dtype, device=x.device),
+        lambda node, op, args: op.torch(torch, *args),
+    )
 
 
 def evaluate(expression: Expression, x):
@@ -467,24 +479,20 @@ def evaluate(expression: Expression, x):
 
 def python_source(expression: Expression, variable: str = "x") -> str:
     """The expression as Python source with torch calls, built from the tape (not the text)."""
-    deps = expression.depends_on_x
-    code: list[str] = []
-    for node in expression.nodes:
-        if node.op == VARIABLE:
-            code.append(variable)
-        elif node.op == "const":
-            code.append(_constant_source(node))
-        else:
-            args = [
-                code[i] if deps[i] or node.op in _SCALAR_OK else _as_tensor_source(code[i])
-                for i in node.args
-            ]
-            code.append(expression.op_of(node).code.format(*args))
-    return code[-1]
+    depends = expression.depends_on_x
+
+    def apply(node, op, args):
+        # A function of a constant sub-expression needs a tensor: torch.sin(2.0) fails.
+        wrapped = [
+            code if node.op in _SCALAR_OK or depends[i] else _as_tensor_source(code)
+            for code, i in zip(args, node.args, strict=True)
+        ]
+        return op.code.format(*wrapped)
+
+    return fold(expression, variable, _constant_source, apply)[-1]
 
 
-# Python arithmetic takes floats on both sides; functions need a tensor when the argument is
-# a constant sub-expression (torch.sin(2.0) is an error).
+# Operators take Python floats on both sides; only functions need tensor arguments.
 _SCALAR_OK = {"add", "sub", "mul", "div", "neg", "pos"}
 
 

@@ -17,7 +17,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from autodiffcli.expr import VARIABLE, Expression
+from autodiffcli.expr import Expression, fold
 
 DIGITS = 40
 DEFAULT_TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}  # (rtol, atol)
@@ -27,15 +27,7 @@ X = sp.Symbol("x", real=True)
 
 def sympy_expression(expression: Expression):
     """The expression as sympy, built node by node from the tape."""
-    values = []
-    for node in expression.nodes:
-        if node.op == VARIABLE:
-            values.append(X)
-        elif node.op == "const":
-            values.append(_sympy_constant(node))
-        else:
-            values.append(expression.op_of(node).sympy(sp, *(values[i] for i in node.args)))
-    return values[-1]
+    return fold(expression, X, _sympy_constant, lambda node, op, args: op.sympy(sp, *args))[-1]
 
 
 def _sympy_constant(node):
