@@ -51,6 +51,9 @@ def next_derivative(y: torch.Tensor, x: torch.Tensor, create_graph: bool) -> tor
     if not y.requires_grad:
         return torch.zeros_like(x)
     (grad,) = torch.autograd.grad(y.sum(), x, create_graph=create_graph, materialize_grads=True)
+    if getattr(grad, "_is_zerotensor", lambda: False)():
+        # Autograd's lazy zeros (from abs, sign, relu...) cannot become numpy: materialize.
+        return torch.zeros_like(x)
     return grad
 
 

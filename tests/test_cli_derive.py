@@ -266,3 +266,56 @@ def test_rejected_expression_does_not_import_torch():
 def test_csv_reader_sees_the_same_header_as_the_columns():
     result = invoke("derive", "--num", "2", "-k", "0")
     assert next(csv.reader(io.StringIO(result.stdout))) == ["x", "f"]
+
+
+def test_verification_and_plotting_are_imported_only_when_asked():
+    code = (
+        "import sys\n"
+        "from autodiffcli.cli import main\n"
+        "sys.argv = ['autodiff', 'derive', '--num', '3']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('autodiffcli.verify', 'autodiffcli.plotting', 'matplotlib')"
+        " if m in sys.modules), file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stderr.strip() == "[]"
+
+
+def test_progress_bar_is_drawn_on_a_terminal_stderr(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodiffcli",
+            "derive",
+            "--num",
+            "3000000",
+            "-o",
+            str(tmp_path / "t.csv"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait()
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"computing" in seen and b"%" in seen
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
+    result = run_cli("derive", "--num", "3000000", "-o", str(tmp_path / "t.csv"))
+    assert result.returncode == 0 and result.stderr == ""

@@ -123,3 +123,10 @@ def test_cuda_table_equals_cpu_table():
     on_gpu = core.table(parsed, g, 3, core.resolve_device("cuda"), torch.float64)
     for a, b in zip(on_cpu, on_gpu, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_lazy_zero_derivatives_become_ordinary_zeros():
+    # Autograd returns a ZeroTensor for the second derivative of abs; it must still be data.
+    g = grid.from_num(-1, 1, 3, grid.DEFAULT_MAX_POINTS)
+    columns = core.table(expr.parse("abs(x)"), g, 3, "cpu", torch.float64)
+    assert columns[3].numpy().tolist() == [0.0, 0.0, 0.0]

@@ -10,9 +10,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from autodiffcli import explain, expr
 from tests.conftest import invoke
+from tests.strategies import expressions, noise
 
 X = torch.linspace(-2, 2, 5, dtype=torch.float64)
 
@@ -193,3 +196,13 @@ def test_generated_snippet_prints_the_derive_values(text):
     rows = np.loadtxt(derived.stdout.splitlines()[1:], delimiter=",", ndmin=2)
     np.testing.assert_allclose(printed[0], rows[:, 2], rtol=1e-15)
     np.testing.assert_allclose(printed[1], rows[:, 3], rtol=1e-15)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(expressions, noise), order=st.integers(1, 3))
+def test_explain_never_shows_a_traceback(text, order):
+    result = invoke("explain", "--points", "3", "-k", str(order), "--format", "json", "--", text)
+    assert result.exit_code in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.exit_code == 0:
+        assert json.loads(result.stdout)["sections"]

@@ -7,10 +7,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from autodiffcli import core, expr, grid, plotting
 from tests.conftest import invoke
+from tests.strategies import expressions, noise
 
 
 def table(text: str, order: int, start=-5.0, stop=5.0, step=0.01):
@@ -138,3 +141,13 @@ def test_show_without_a_display_is_a_clear_error(monkeypatch):
 def test_plot_warns_about_non_finite_values(tmp_path):
     result = invoke("plot", "log(x)", "-o", str(tmp_path / "a.png"))
     assert "non-finite" in result.stderr
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(expressions, noise))
+def test_plot_never_shows_a_traceback(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("plot") / "p.png"
+    result = invoke("plot", "--num", "50", "-k", "2", "-o", str(path), "-q", "--", text)
+    assert result.exit_code in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert path.exists() == (result.exit_code == 0)

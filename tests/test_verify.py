@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from autodiffcli import core, expr, grid, verify
 from tests.conftest import invoke
+from tests.strategies import expressions, noise, ranges
 
 RTOL = 1e-10
 ATOL = 1e-12
@@ -165,31 +166,8 @@ def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
 
 # ----- Property-based: random expressions from the grammar -----
 
-UNARY = sorted(name for name, op in expr.FUNCTIONS.items() if op.arity == 1)
-leaves = st.sampled_from(["x", "x", "2", "0.5", "pi", "e", "3"])
 
-
-def _compose(children):
-    return st.one_of(
-        st.builds(lambda f, a: f"{f}({a})", st.sampled_from(UNARY), children),
-        st.builds(
-            lambda a, op, b: f"({a} {op} {b})",
-            children,
-            st.sampled_from(["+", "-", "*", "/", "**", "^"]),
-            children,
-        ),
-        st.builds(lambda a: f"-{a}", children),
-        st.builds(lambda a, b: f"pow({a}, {b})", children, children),
-    )
-
-
-expressions = st.recursive(leaves, _compose, max_leaves=6)
-ranges = st.tuples(st.floats(-10, 10, allow_nan=False), st.floats(0.001, 5), st.integers(1, 40))
-# Text the grammar does not produce: the CLI must still answer cleanly.
-noise = st.text(alphabet="x()+-*/^.,0123456789 sinpe_[]:'\"lambda", max_size=30)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(expressions, noise), bounds=ranges, order=st.integers(0, 3))
 def test_cli_never_shows_a_traceback(text, bounds, order):
     start, width, num = bounds
