@@ -348,7 +348,7 @@ def plot(
     step: Step = None,
     num: Num = None,
     input_path: Input = None,
-    max_points: MaxPoints = 1e9,
+    max_points: MaxPoints = 1e7,  # a figure holds the whole table in memory
     order: Order = 1,
     device: Device = "cpu",
     dtype: DTypeOption = DType.float64,
@@ -523,7 +523,12 @@ def explain(
         from autodiffcli import expr, writers
 
         parsed = expr.parse(expression)
-        grid = build_grid(start, stop, step, num, input_path, MAX_EXPLAIN_POINTS, default_num=5)
+        grid = build_grid(start, stop, step, num, input_path, 1e9, default_num=5)
+        if len(grid) > MAX_EXPLAIN_POINTS:
+            raise GridError(
+                f"explain prints {len(grid)}x{len(grid)} Jacobians; use at most "
+                f"{MAX_EXPLAIN_POINTS} points (e.g. --points 5)"
+            )
         devices.check_name(device)
         if dot is not None:
             writers.check_output_path(dot, "--dot")

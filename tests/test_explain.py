@@ -151,7 +151,7 @@ def test_dot_file_is_the_graph(tmp_path):
 
 def test_too_many_points_is_a_clear_error():
     result = invoke("explain", "--points", "50")
-    assert result.exit_code == 2 and "--max-points 20" in result.stderr
+    assert result.exit_code == 2 and "use at most 20 points" in result.stderr
 
 
 def test_trace_matches_a_hand_derived_chain_rule():

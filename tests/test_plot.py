@@ -151,3 +151,8 @@ def test_plot_never_shows_a_traceback(tmp_path_factory, text):
     assert result.exit_code in (0, 2), result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert path.exists() == (result.exit_code == 0)
+
+
+def test_plot_refuses_tables_too_large_for_a_figure(tmp_path):
+    result = invoke("plot", "--num", "20000000", "-o", str(tmp_path / "a.png"))
+    assert result.exit_code == 2 and "--max-points 10,000,000" in result.stderr
