@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from autodiffcli import __version__, devices
-from autodiffcli.errors import AutodiffError, GridError
+from autodiffcli.errors import AutodiffError, GridError, WriteFailure
 
 app = typer.Typer(
     name="autodiff",
@@ -197,7 +197,7 @@ def reported() -> Iterator[None]:
     try:
         yield
     except AutodiffError as error:
-        if getattr(error, "exit_code", 2) == 1:
+        if isinstance(error, WriteFailure):
             _silence_stdout()
         _error(str(error))
         raise typer.Exit(error.exit_code) from None
@@ -623,7 +623,6 @@ def save_image(figure, path: str, fmt: str, dpi: float) -> None:
     from pathlib import Path
 
     from autodiffcli import plotting, writers
-    from autodiffcli.errors import WriteFailure
 
     try:
         with writers.atomic_output(Path(path)) as handle:
