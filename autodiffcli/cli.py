@@ -327,13 +327,13 @@ def derive(
             writers.output_stream(output) as (stream, target),
             progress_bar(len(grid), not quiet) as advance,
         ):
-            writer = writers.TableWriter(stream, table_format, names, not no_header, target)
-            for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
-                nonfinite = core.count_nonfinite(columns)
-                counts = [a + b for a, b in zip(counts, nonfinite, strict=True)]
-                writer.write([column.cpu().numpy() for column in columns])
-                advance(len(columns[0]))
-            writer.close()
+            table_writer = writers.TableWriter(stream, table_format, names, not no_header, target)
+            with writers.background(table_writer) as writer, core.one_compute_thread(torch_device):
+                for columns in core.table_chunks(parsed, grid, order, torch_device, torch_dtype):
+                    nonfinite = core.count_nonfinite(columns)
+                    counts = [a + b for a, b in zip(counts, nonfinite, strict=True)]
+                    writer.write([column.cpu().numpy() for column in columns])
+                    advance(len(columns[0]))
         if not quiet:
             warn_nonfinite(names, counts, expression)
         if check:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -166,6 +168,64 @@ class TableWriter:
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self._stream, table.schema)
         self._parquet.write_table(table)
+
+
+class BackgroundWriter:
+    """Writes chunks on a worker thread, so that the next chunk is computed while this one
+    is formatted and written (polars releases the GIL while it works)."""
+
+    def __init__(self, writer: TableWriter, depth: int = 1):
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="autodiff-writer", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"BackgroundWriter({self._writer!r})"
+
+    def write(self, columns) -> None:
+        """Queue one chunk; raises the error that an earlier chunk met, if any."""
+        self._raise_pending()
+        self._queue.put(columns)
+
+    def close(self) -> None:
+        """Wait until every queued chunk is written, then finish the output."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_pending()
+        self._writer.close()
+
+    def abort(self) -> None:
+        """Drop what is queued after a failure elsewhere; never wait on a stalled reader."""
+        self._error = self._error or RuntimeError("aborted")
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while (columns := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write(columns)
+                except BaseException as error:  # handed over to the main thread
+                    self._error = error
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+@contextlib.contextmanager
+def background(writer: TableWriter) -> Iterator[BackgroundWriter]:
+    """A BackgroundWriter that is closed on success and aborted on any failure."""
+    worker = BackgroundWriter(writer)
+    try:
+        yield worker
+    except BaseException:
+        worker.abort()
+        raise
+    worker.close()
 
 
 def _reason(error: OSError) -> str:
