@@ -221,7 +221,7 @@ def parse(text: str) -> Expression:
     except ValueError as error:  # e.g. integer literals over Python's digit limit
         raise ExpressionError(f"cannot read a number in the expression: {error}") from None
     _check_size(tree)
-    return Expression(text=text, nodes=tuple(_tape(tree.body, text)))
+    return Expression(text=text, nodes=tuple(_tape(tree.body, source)))
 
 
 def _check_text(text: str) -> str:
@@ -300,20 +300,21 @@ def _check_size(tree: ast.Expression) -> None:
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
-def _tape(root: ast.AST, text: str) -> list[Node]:
-    """Flatten the checked AST into postorder, iteratively (depth is bounded, but be safe)."""
+def _tape(root: ast.AST, source: str) -> list[Node]:
+    """Flatten the AST into postorder with an explicit stack, checking each node once."""
     nodes: list[Node] = []
     index_of: dict[int, int] = {}
-    stack: list[tuple[ast.AST, bool]] = [(root, False)]
+    stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(root, None)]
     variable: int | None = None
     while stack:
-        node, children_done = stack.pop()
-        children = _operands(node, text)
-        if not children_done and children:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(children))
-            continue
-        made = _leaf_or_op(node, tuple(index_of[id(c)] for c in children), text)
+        node, children = stack.pop()
+        if children is None:
+            children = _operands(node, source)
+            if children:
+                stack.append((node, children))
+                stack.extend((child, None) for child in reversed(children))
+                continue
+        made = _leaf_or_op(node, tuple(index_of[id(c)] for c in children), source)
         if made.op == VARIABLE and variable is not None:
             index_of[id(node)] = variable  # x is one node, however often it is written
             continue
@@ -324,14 +325,14 @@ def _tape(root: ast.AST, text: str) -> list[Node]:
     return nodes
 
 
-def _operands(node: ast.AST, text: str) -> list[ast.AST]:
+def _operands(node: ast.AST, source: str) -> list[ast.AST]:
     """The sub-expressions of an allowed node; raises for anything outside the language."""
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return [node.left, node.right]
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return [node.operand]
     if isinstance(node, ast.Call):
-        _check_call(node, text)
+        _check_call(node, source)
         return list(node.args)
     if isinstance(node, ast.Name):
         _check_name(node.id)
@@ -339,10 +340,10 @@ def _operands(node: ast.AST, text: str) -> list[ast.AST]:
     if isinstance(node, ast.Constant):
         _check_constant(node.value)
         return []
-    raise ExpressionError(_not_allowed(node, text))
+    raise ExpressionError(_not_allowed(node))
 
 
-def _leaf_or_op(node: ast.AST, args: tuple[int, ...], text: str) -> Node:
+def _leaf_or_op(node: ast.AST, args: tuple[int, ...], source: str) -> Node:
     if isinstance(node, ast.BinOp):
         return Node(_BINARY[type(node.op)], args)
     if isinstance(node, ast.UnaryOp):
@@ -354,15 +355,15 @@ def _leaf_or_op(node: ast.AST, args: tuple[int, ...], text: str) -> Node:
             return Node(VARIABLE, label="x")
         return Node("const", value=CONSTANTS[node.id], label=node.id)
     assert isinstance(node, ast.Constant)
-    return Node("const", value=_as_float(node.value), label=_source_of(node, text))
+    return Node("const", value=_as_float(node.value), label=_source_of(node, source))
 
 
-def _check_call(node: ast.Call, text: str) -> None:
+def _check_call(node: ast.Call, source: str) -> None:
     if isinstance(node.func, ast.Constant):
-        number = _source_of(node.func, text)
+        number = _source_of(node.func, source)
         raise ExpressionError(f"a number cannot be called; write '{number}*(...)' to multiply")
     if not isinstance(node.func, ast.Name):
-        raise ExpressionError(_not_allowed(node.func, text))
+        raise ExpressionError(_not_allowed(node.func))
     name = node.func.id
     if name not in FUNCTIONS:
         if name == VARIABLE or name in CONSTANTS:
@@ -395,8 +396,8 @@ def _check_name(name: str) -> None:
 
 def _check_constant(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = "strings" if isinstance(value, (str, bytes)) else f"the literal {value!r}"
-        raise ExpressionError(f"{kind} are not allowed; use numbers, x, pi and e")
+        kind = "strings are" if isinstance(value, (str, bytes)) else f"{value!r} is"
+        raise ExpressionError(f"{kind} not allowed in an expression; use numbers, x, pi and e")
 
 
 def _as_float(value: int | float) -> float:
@@ -407,9 +408,9 @@ def _as_float(value: int | float) -> float:
         return math.inf
 
 
-def _source_of(node: ast.AST, text: str) -> str:
-    source = ast.get_source_segment(text.replace("^", "**"), node)
-    return source if source else repr(getattr(node, "value", ""))
+def _source_of(node: ast.AST, source: str) -> str:
+    segment = ast.get_source_segment(source, node)
+    return segment if segment else repr(getattr(node, "value", ""))
 
 
 def _suggestion(name: str, known) -> str:
@@ -417,7 +418,7 @@ def _suggestion(name: str, known) -> str:
     return f" - did you mean '{close[0]}'?" if close else ""
 
 
-def _not_allowed(node: ast.AST, text: str) -> str:
+def _not_allowed(node: ast.AST) -> str:
     what = _FORBIDDEN.get(type(node))
     if what is None:
         what = type(node).__name__
