@@ -91,3 +91,13 @@ def test_missing_input_file(tmp_path):
 def test_empty_input():
     with pytest.raises(GridError, match="empty"):
         grid.parse_values("\n\n")
+
+
+def test_input_that_is_a_directory_is_rejected(tmp_path):
+    with pytest.raises(GridError, match="is a directory"):
+        grid.from_input(str(tmp_path), LIMIT)
+
+
+def test_input_csv_with_too_few_columns_names_the_line():
+    with pytest.raises(GridError, match="line 3 has no column 2"):
+        grid.parse_values("a,x\n1,2\n3\n")

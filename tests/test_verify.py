@@ -221,3 +221,22 @@ def test_autograd_agrees_with_symbolic_where_well_conditioned(text, bounds):
             ours[conditioned],
             exact[conditioned],
         )
+
+
+def test_plot_check_reports_and_can_fail(tmp_path):
+    passing = invoke("plot", "tanh(x)", "--check", "-o", str(tmp_path / "a.png"))
+    assert passing.exit_code == 0 and " symbolic " in passing.stderr
+    failing = invoke(
+        "plot",
+        "tanh(x)",
+        "--dtype",
+        "float32",
+        "--check",
+        "--rtol",
+        "1e-12",
+        "--atol",
+        "0",
+        "-o",
+        str(tmp_path / "b.png"),
+    )
+    assert failing.exit_code == 1 and "--check failed: order " in failing.stderr
