@@ -535,11 +535,12 @@ def explain(
         if trace_at is not None and trace_at != trace_at:
             raise GridError("--trace must be a finite number")
 
+        from autodiffcli import core
         from autodiffcli import explain as lesson
 
         torch_device, torch_dtype = torch_target(device, dtype)
         x = grid.points(0, len(grid), torch_dtype, torch_device)
-        report = lesson.explain(parsed, x, order)
+        report = core.on_deep_stack(lesson.explain, parsed, x, order)
         if trace_at is not None:
             report.sections.insert(0, lesson.trace_section(parsed, trace_at))
         if dot is not None:

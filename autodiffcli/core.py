@@ -8,6 +8,7 @@ Higher orders repeat this on the previous derivative, with ``create_graph=True``
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 
 import torch
@@ -16,6 +17,9 @@ from autodiffcli.devices import check_name
 from autodiffcli.errors import DeviceError
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# Tensor elements that one chunk's autograd graphs may hold: about 200 MB in float64.
+GRAPH_ELEMENTS = 1 << 24
+MIN_CHUNK_POINTS = 16
 # Points per chunk: large enough that per-chunk overhead and the writer's start-up per call
 # vanish (measured: 1<<18 gave 7.9 M rows/s, 1<<20 9.7 M), small enough that a chunk and its
 # autograd graph stay near 100 MB whatever the table's length.
@@ -145,16 +149,76 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def table_chunks(expression, grid, order: int, device, dtype, chunk_points: int = CHUNK_POINTS):
+DEEP_STACK_BYTES = 512 * 2**20
+
+
+def on_deep_stack(function: Callable, *args):
+    """function(*args) on a thread with a 512 MB stack (address space; pages are used only
+    as touched). Freeing a graph whose nodes Python has walked recurses in C++ once per level:
+    at order 10 that is hundreds of thousands of levels, and the 8 MB main stack overflows
+    (a segfault, seen with explain -k 10)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    previous = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=run, name="autodiff-graph", daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def count_nodes(y: torch.Tensor) -> int:
+    """Distinct autograd nodes reachable from y.grad_fn (0 for a constant)."""
+    seen: dict[int, object] = {}  # the node objects stay referenced, so ids stay unique
+    stack = [y.grad_fn] if y.grad_fn is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(child for child, _ in node.next_functions if child is not None)
+    return len(seen)
+
+
+def graph_nodes(f: Callable[[torch.Tensor], torch.Tensor], order: int, dtype, device) -> int:
+    """Nodes in the largest graph that computing ``order`` derivatives keeps alive, probed on
+    one point: high orders of long expressions grow graphs about 4x per order."""
+    x = torch.ones(1, dtype=dtype, device=device, requires_grad=True)
+    with torch.enable_grad():
+        current = f(x)
+        for _ in range(order - 1):
+            current = next_derivative(current, x, create_graph=True)
+        return count_nodes(current)
+
+
+def chunk_points_for(nodes: int) -> int:
+    """Points per chunk so that a chunk's graph holds about GRAPH_ELEMENTS tensor elements."""
+    return max(MIN_CHUNK_POINTS, min(CHUNK_POINTS, GRAPH_ELEMENTS // max(nodes, 1)))
+
+
+def table_chunks(expression, grid, order: int, device, dtype, chunk_points: int | None = None):
     """Columns [x, f, f', ...] of ``expression`` over ``grid``, one chunk of points at a time.
 
     This is the one path from (expression, grid) to numbers that derive, plot and explain share.
+    Without ``chunk_points``, the chunk size comes from the graph size, so memory stays bounded
+    at any order.
     """
     from autodiffcli.expr import evaluate
 
     def f(x: torch.Tensor) -> torch.Tensor:
         return evaluate(expression, x)
 
+    if chunk_points is None:
+        chunk_points = chunk_points_for(on_deep_stack(graph_nodes, f, order, dtype, device))
     return derivative_chunks(f, grid.chunks(chunk_points, dtype, device), order)
 
 

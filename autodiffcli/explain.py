@@ -256,11 +256,13 @@ def graph_dot(y: torch.Tensor) -> str:
     """y's autograd graph in Graphviz DOT (each node once, edges towards the inputs)."""
     out = ["digraph autograd {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
     seen: dict[int, str] = {}
+    alive = []  # holding each node keeps its id unique while we walk
     stack = [y.grad_fn] if y.grad_fn is not None else []
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
+        alive.append(node)
         seen[id(node)] = f"n{len(seen)}"
         out.append(f'  {seen[id(node)]} [label="{type(node).__name__}"];')
         stack.extend(child for child, _ in node.next_functions if child is not None)
@@ -277,18 +279,6 @@ def graph_dot(y: torch.Tensor) -> str:
                 stack.append(child)
     out.append("}")
     return "\n".join(out) + "\n"
-
-
-def count_nodes(y: torch.Tensor) -> int:
-    """Distinct autograd nodes reachable from y.grad_fn."""
-    seen: set[int] = set()
-    stack = [y.grad_fn] if y.grad_fn is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) not in seen:
-            seen.add(id(node))
-            stack.extend(child for child, _ in node.next_functions if child is not None)
-    return len(seen)
 
 
 def _graph(expression: Expression, f, x) -> Section:
@@ -377,7 +367,7 @@ def _higher_orders(f, x, order: int) -> Section:
     derivatives = [y]
     for _ in range(order):
         derivatives.append(core.next_derivative(derivatives[-1], leaf, create_graph=True))
-    counts = [count_nodes(d) for d in derivatives]
+    counts = [core.count_nodes(d) for d in derivatives]
     section = Section("higher", "9. Higher orders")
     section.code(
         "(d1,) = torch.autograd.grad(y.sum(), x, create_graph=True)\n"

@@ -130,3 +130,22 @@ def test_lazy_zero_derivatives_become_ordinary_zeros():
     g = grid.from_num(-1, 1, 3, grid.DEFAULT_MAX_POINTS)
     columns = core.table(expr.parse("abs(x)"), g, 3, "cpu", torch.float64)
     assert columns[3].numpy().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_chunks_shrink_as_graphs_grow():
+    small = core.chunk_points_for(2)
+    large = core.chunk_points_for(400_000)
+    assert small == core.CHUNK_POINTS
+    assert core.MIN_CHUNK_POINTS <= large < 100
+
+
+def test_high_orders_of_long_expressions_get_smaller_chunks():
+    parsed = expr.parse("x^x^x")
+
+    def f(x):
+        return expr.evaluate(parsed, x)
+
+    first = core.graph_nodes(f, 1, torch.float64, "cpu")
+    fifth = core.graph_nodes(f, 5, torch.float64, "cpu")
+    assert fifth > 100 * first
+    assert core.chunk_points_for(fifth) < core.chunk_points_for(first) == core.CHUNK_POINTS

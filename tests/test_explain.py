@@ -13,7 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autodiffcli import explain, expr
+from autodiffcli import core, explain, expr
 from tests.conftest import invoke
 from tests.strategies import expressions, noise
 
@@ -102,7 +102,7 @@ def test_higher_order_node_counts_come_from_the_real_graphs():
     y = torch.sin(x) * x
     (d1,) = torch.autograd.grad(y.sum(), x, create_graph=True)
     (d2,) = torch.autograd.grad(d1.sum(), x, create_graph=True)
-    assert shown["graph_nodes"] == [explain.count_nodes(t) for t in (y, d1, d2)]
+    assert shown["graph_nodes"] == [core.count_nodes(t) for t in (y, d1, d2)]
     assert shown["graph_nodes"][0] < shown["graph_nodes"][1] < shown["graph_nodes"][2]
 
 
@@ -206,3 +206,23 @@ def test_explain_never_shows_a_traceback(text, order):
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     if result.exit_code == 0:
         assert json.loads(result.stdout)["sections"]
+
+
+def test_walking_and_freeing_an_order_10_graph_does_not_crash():
+    # Regression: explain -k 10 segfaulted when the 656,902-node graph it had walked was freed
+    # on the 8 MB main stack. A subprocess, so that a crash fails this test, not the run.
+    code = (
+        "import torch\n"
+        "from autodiffcli import core, expr\n"
+        "def work():\n"
+        "    p = expr.parse('1/(x-x)')\n"
+        "    x = torch.ones(1, dtype=torch.float64, requires_grad=True)\n"
+        "    ds = [expr.evaluate(p, x)]\n"
+        "    for _ in range(10):\n"
+        "        ds.append(core.next_derivative(ds[-1], x, create_graph=True))\n"
+        "    return core.count_nodes(ds[-1])\n"
+        "print(core.on_deep_stack(work))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) == 656_902
