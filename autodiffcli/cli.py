@@ -443,6 +443,11 @@ def plot(
         if terminal:
             print(plotting.terminal_plot(columns, expression, title))
         else:
+            symbolic = None
+            if reference:
+                from autodiffcli import verify
+
+                symbolic = verify.symbolic_columns(parsed, columns[0], order)
             figure = plotting.plot_figure(
                 columns,
                 expression,
@@ -451,6 +456,7 @@ def plot(
                 height=height,
                 dpi=dpi,
                 tangents=tangents,
+                reference=symbolic,
             )
             if show:
                 plotting.show_figure(figure)

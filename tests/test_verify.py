@@ -160,8 +160,11 @@ def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert "$f'(x)$ symbolic" in labels and "$f''(x)$ symbolic" in labels
     assert figure.axes[1].get_yscale() == "log"
-    result = invoke("plot", "x*sin(x)", "-k", "2", "--reference", "-o", str(tmp_path / "r.png"))
-    assert result.exit_code == 0, result.stderr
+    for name, args in (("plain.svg", []), ("reference.svg", ["--reference"])):
+        result = invoke("plot", "x*sin(x)", "-k", "2", *args, "-o", str(tmp_path / name))
+        assert result.exit_code == 0, result.stderr
+    assert 'id="axes_2"' not in (tmp_path / "plain.svg").read_text()
+    assert 'id="axes_2"' in (tmp_path / "reference.svg").read_text()
 
 
 # ----- Property-based: random expressions from the grammar -----
