@@ -427,6 +427,8 @@ def plot(
         from autodiffcli import plotting
 
         image_format = None
+        if show:
+            plotting.check_display()
         if not terminal and not show:
             writers.check_output_path(output)
             image_format = plotting.image_format(output)
@@ -457,9 +459,10 @@ def plot(
                 dpi=dpi,
                 tangents=tangents,
                 reference=symbolic,
+                interactive=show,
             )
             if show:
-                plotting.show_figure(figure)
+                plotting.show_figure()
             else:
                 save_image(figure, output, image_format, dpi)
                 if not quiet:

@@ -86,16 +86,23 @@ def plot_figure(
     dpi: float = 150,
     tangents: tuple[Tangent, ...] = (),
     reference: list[np.ndarray] | None = None,
+    interactive: bool = False,
 ):
     """A Figure of f and its derivatives; ``columns`` is [x, f, f', ...] as numpy arrays.
 
     Non-finite values become gaps, and the y range ignores the extreme tails so that a pole
     (1/x near 0) does not squash the curves into a flat line. ``reference``, when given,
     adds the symbolic derivatives as dashed lines and a lower panel with |error| (log scale).
+    ``interactive`` makes the figure through pyplot, so that show_figure() can open it.
     """
-    from matplotlib.figure import Figure
+    if interactive:
+        import matplotlib.pyplot as plt
 
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        figure = plt.figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    else:
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     if reference is None:
         axes = figure.add_subplot()
         error_axes = None
@@ -145,16 +152,18 @@ def save_figure(figure, handle, fmt: str, dpi: float) -> None:
     figure.savefig(handle, format=fmt, dpi=dpi)
 
 
-def show_figure(figure) -> None:
-    """Open an interactive window, or fail clearly where there is no display."""
+def check_display() -> None:
+    """--show needs a window system: fail clearly (before any work) where there is none."""
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         raise OutputError("--show needs a display (DISPLAY is not set); use -o FILE instead")
+
+
+def show_figure() -> None:
+    """Open the window of the figure made with ``interactive=True``."""
     import matplotlib.pyplot as plt
 
-    manager = plt.figure(figsize=figure.get_size_inches())
-    manager.figure = figure
     plt.show()
 
 

@@ -156,3 +156,19 @@ def test_plot_never_shows_a_traceback(tmp_path_factory, text):
 def test_plot_refuses_tables_too_large_for_a_figure(tmp_path):
     result = invoke("plot", "--num", "20000000", "-o", str(tmp_path / "a.png"))
     assert result.exit_code == 2 and "--max-points 10,000,000" in result.stderr
+
+
+def test_show_opens_a_pyplot_figure_holding_the_curves(monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")  # no real window in tests: capture what plt.show() would open
+    monkeypatch.setenv("DISPLAY", ":99")
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    result = invoke("plot", "x*sin(x)", "--num", "11", "--show")
+    assert result.exit_code == 0, result.stderr
+    lines = shown[0].axes[0].get_lines()
+    x, y = lines[0].get_data()
+    np.testing.assert_allclose(y, x * np.sin(x), rtol=1e-15)
+    plt.close("all")
