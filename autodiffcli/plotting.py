@@ -172,8 +172,6 @@ def terminal_plot(columns: list[np.ndarray], expression: str, title: str | None)
     import plotext
 
     plotext.clear_figure()
-    if not sys.stdout.isatty():
-        plotext.theme("clear")  # no colour codes in a pipe or file
     x = columns[0]
     for k, y in enumerate(columns[1:]):
         finite = np.isfinite(y)
@@ -185,7 +183,9 @@ def terminal_plot(columns: list[np.ndarray], expression: str, title: str | None)
         )
     plotext.title(title if title is not None else f"f(x) = {expression}")
     plotext.xlabel("x")
-    return plotext.build()
+    drawing = plotext.build()
+    # Colour codes only for a terminal: a pipe or file gets plain characters.
+    return drawing if sys.stdout.isatty() else plotext.uncolorize(drawing)
 
 
 def _colour(k: int) -> str:

@@ -127,6 +127,7 @@ def test_terminal_mode_draws_and_writes_no_file(tmp_path, monkeypatch):
     result = invoke("plot", "x*sin(x)", "--terminal", "-k", "2")
     assert result.exit_code == 0
     assert "f(x) = x*sin(x)" in result.stdout
+    assert "\x1b[" not in result.stdout  # not a terminal: no colour codes
     assert sum(ch in "⠁⠂⠄⡀⢀⠈⠐⠠⣀⠤⠒⠉" for ch in result.stdout) > 50  # braille curve dots
     assert os.listdir(tmp_path) == []
 
