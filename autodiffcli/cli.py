@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -437,11 +438,13 @@ def plot(
         from autodiffcli import core
 
         torch_device, torch_dtype = torch_target(device, dtype)
-        columns = [c.numpy() for c in core.table(parsed, grid, order, torch_device, torch_dtype)]
+        tensors = core.table(parsed, grid, order, torch_device, torch_dtype)
+        counts = core.count_nonfinite(tensors)
+        columns = [c.numpy() for c in tensors]
         names = core.column_names(order)
         tangents = tangent_lines(parsed, tangent_at or [], torch_device, torch_dtype)
         if csv_path is not None:
-            write_table(csv_path, csv_format, names, columns)
+            writers.write_table(csv_path, csv_format, names, columns)
         if terminal:
             print(plotting.terminal_plot(columns, expression, title))
         else:
@@ -464,11 +467,11 @@ def plot(
             if show:
                 plotting.show_figure()
             else:
-                save_image(figure, output, image_format, dpi)
+                plotting.save_figure(figure, output, image_format, dpi)
                 if not quiet:
                     _message("Wrote", "green", output)
         if not quiet:
-            warn_nonfinite(names, _nonfinite(columns), expression)
+            warn_nonfinite(names, counts, expression)
         if check:
             run_check(parsed, grid, order, torch_device, torch_dtype, dtype, rtol, atol)
 
@@ -541,8 +544,8 @@ def explain(
         devices.check_name(device)
         if dot is not None:
             writers.check_output_path(dot, "--dot")
-        if trace_at is not None and trace_at != trace_at:
-            raise GridError("--trace must be a finite number")
+        if trace_at is not None and not math.isfinite(trace_at):
+            raise GridError(f"--trace must be a finite number, got {trace_at}")
 
         from autodiffcli import core
         from autodiffcli import explain as lesson
@@ -553,7 +556,7 @@ def explain(
         if trace_at is not None:
             report.sections.insert(0, lesson.trace_section(parsed, trace_at))
         if dot is not None:
-            write_text(dot, lesson.graph_dot(expr.evaluate(parsed, x.requires_grad_(True))))
+            writers.write_text(dot, lesson.graph_dot(expr.evaluate(parsed, x.requires_grad_(True))))
         show_report(report, fmt.value, lesson)
 
 
@@ -569,32 +572,13 @@ def show_report(report, fmt: str, lesson) -> None:
     sys.stdout.flush()
 
 
-def write_text(path: str, text: str) -> None:
-    """A small text file, atomically."""
-    from pathlib import Path
-
-    from autodiffcli import writers
-
-    with writers.atomic_output(Path(path)) as handle:
-        handle.write(text.encode())
-
-
 def run_check(parsed, grid, order, device, torch_dtype, dtype, rtol, atol) -> None:
-    """Recompute a bounded sample of rows by the same path and compare with the references."""
-    from autodiffcli import core, verify
-    from autodiffcli import grid as grids
+    """--check: report the comparison on stderr; exit 1 (CheckFailed) if it fails."""
+    from autodiffcli import verify
     from autodiffcli.errors import CheckFailed
 
-    default_rtol, default_atol = verify.DEFAULT_TOLERANCES[dtype.value]
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    if not (rtol >= 0 and atol >= 0):
-        raise GridError("--rtol and --atol must be numbers >= 0")
-    sample = grids.from_values(grids.take(grid, verify.sample_indices(len(grid))), len(grid))
-    columns = [
-        c.numpy().astype("float64") for c in core.table(parsed, sample, order, device, torch_dtype)
-    ]
-    rows = verify.check(parsed, columns, order, rtol, atol)
+    rtol, atol = verify.tolerances(dtype.value, rtol, atol)
+    rows = verify.check_grid(parsed, grid, order, device, torch_dtype, rtol, atol)
     sys.stderr.write(verify.render(rows, rtol, atol) + "\n")
     failed = [row for row in rows if not row.passed]
     if failed:
@@ -614,37 +598,6 @@ def tangent_lines(parsed, points: list[float], device, dtype):
 
     x, f, df = core.table(parsed, grid.from_values(points, len(points)), 1, device, dtype)
     return tuple(Tangent(float(a), float(b), float(c)) for a, b, c in zip(x, f, df, strict=True))
-
-
-def write_table(path: str, fmt: str, names: list[str], columns) -> None:
-    """A whole in-memory table to ``path``, atomically, with the same writer as derive."""
-    from pathlib import Path
-
-    from autodiffcli import writers
-
-    with writers.atomic_output(Path(path)) as handle:
-        writer = writers.TableWriter(handle, fmt, names, True, path)
-        writer.write(columns)
-        writer.close()
-
-
-def save_image(figure, path: str, fmt: str, dpi: float) -> None:
-    """Render the figure to ``path`` atomically; I/O failures are runtime errors (exit 1)."""
-    from pathlib import Path
-
-    from autodiffcli import plotting, writers
-
-    try:
-        with writers.atomic_output(Path(path)) as handle:
-            plotting.save_figure(figure, handle, fmt, dpi)
-    except OSError as error:
-        raise WriteFailure(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def _nonfinite(columns) -> list[int]:
-    import numpy as np
-
-    return [int((~np.isfinite(column)).sum()) for column in columns]
 
 
 def main() -> None:

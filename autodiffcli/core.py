@@ -189,15 +189,21 @@ def count_nodes(y: torch.Tensor) -> int:
     return len(seen)
 
 
+def graphed_derivatives(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, order: int):
+    """[f(x), f'(x), ..., f^(order)(x)] for a leaf ``x`` that requires grad, every one with its
+    graph kept (create_graph=True), so each can be differentiated again or inspected."""
+    with torch.enable_grad():
+        outputs = [f(x)]
+        for _ in range(order):
+            outputs.append(next_derivative(outputs[-1], x, create_graph=True))
+    return outputs
+
+
 def graph_nodes(f: Callable[[torch.Tensor], torch.Tensor], order: int, dtype, device) -> int:
     """Nodes in the largest graph that computing ``order`` derivatives keeps alive, probed on
     one point: high orders of long expressions grow graphs about 4x per order."""
     x = torch.ones(1, dtype=dtype, device=device, requires_grad=True)
-    with torch.enable_grad():
-        current = f(x)
-        for _ in range(order - 1):
-            current = next_derivative(current, x, create_graph=True)
-        return count_nodes(current)
+    return count_nodes(graphed_derivatives(f, x, max(order - 1, 0))[-1])
 
 
 def chunk_points_for(nodes: int) -> int:

@@ -362,11 +362,7 @@ def _forward_and_reverse(f, x) -> Section:
 
 
 def _higher_orders(f, x, order: int) -> Section:
-    leaf = x.clone().requires_grad_(True)
-    y = f(leaf)
-    derivatives = [y]
-    for _ in range(order):
-        derivatives.append(core.next_derivative(derivatives[-1], leaf, create_graph=True))
+    derivatives = core.graphed_derivatives(f, x.clone().requires_grad_(True), order)
     counts = [core.count_nodes(d) for d in derivatives]
     section = Section("higher", "9. Higher orders")
     section.code(

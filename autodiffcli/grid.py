@@ -63,6 +63,18 @@ class Grid:
             x[-1] = self.last
         return x
 
+    def take(self, indices):
+        """The points at ``indices`` as float64 numpy, by the same two roundings as points()."""
+        import numpy as np
+
+        indices = np.asarray(indices, dtype=np.int64)
+        if self.values is not None:
+            return self.values[indices]
+        x = indices.astype(np.float64) * self.step + self.start
+        if self.last is not None:
+            x[indices == self.count - 1] = self.last
+        return x
+
 
 def build(
     start: float = -5.0,
@@ -91,31 +103,16 @@ def build(
     return from_range(start, stop, DEFAULT_STEP if step is None else step, max_points)
 
 
-def take(g: Grid, indices) -> object:
-    """The points at ``indices`` as a float64 numpy array, exactly as the chunks compute them."""
-    import numpy as np
-
-    if g.values is not None:
-        return g.values[indices]
-    return np.array([float(g.points(int(i), int(i) + 1, _float64(), "cpu")[0]) for i in indices])
-
-
-def _float64():
-    import torch
-
-    return torch.float64
-
-
 def from_range(start: float, stop: float, step: float, max_points: int) -> Grid:
     """Stop-exclusive points like ``numpy.arange``, with a count that does not drift."""
     _check_finite(start=start, stop=stop, step=step)
     if step == 0:
         raise GridError("--step must not be zero; try --step 0.01")
     span = stop - start
-    if span == 0 or (span > 0) != (step > 0):
+    if span == 0:
+        raise GridError(f"the range is empty: --start and --stop are both {start}")
+    if (span > 0) != (step > 0):
         direction = "positive" if span > 0 else "negative"
-        if span == 0:
-            raise GridError(f"the range is empty: --start and --stop are both {start}")
         raise GridError(
             f"--step {step} goes away from --stop {stop}; use a {direction} step "
             f"to go from {start} to {stop}"
@@ -158,10 +155,10 @@ def from_input(source: str, max_points: int) -> Grid:
 
 def parse_values(text: str, name: str = "input"):
     """The x column of ``text`` as a float64 array; an error names the line it cannot read."""
+    import numpy as np
+
     plain = _plain_numbers(text)
-    if plain is not None:
-        return plain
-    return _careful_values(text, name)
+    return plain if plain is not None else np.array(_careful_values(text, name))
 
 
 def _plain_numbers(text: str):
@@ -182,13 +179,14 @@ def _plain_numbers(text: str):
 
 
 def _careful_values(text: str, name: str) -> list[float]:
+    """One number per line or a CSV column, read line by line so an error names its line."""
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise GridError(f"{name} is empty; give one x value per line")
     delimiter = "\t" if "\t" in lines[first] else ","
     rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    column, data_from = _pick_column(lines[first], delimiter, name, first)
+    column, data_from = _pick_column(lines[first], delimiter, first)
     values: list[float] = []
     for number, row in enumerate(rows, start=1):
         if number - 1 < data_from or not row or not "".join(row).strip():
@@ -201,7 +199,7 @@ def _careful_values(text: str, name: str) -> list[float]:
     return values
 
 
-def _pick_column(header: str, delimiter: str, name: str, line_index: int) -> tuple[int, int]:
+def _pick_column(header: str, delimiter: str, line_index: int) -> tuple[int, int]:
     """(column index, first data line index): the 'x' column if there is a header."""
     fields = [field.strip() for field in next(csv.reader([header], delimiter=delimiter))]
     try:

@@ -147,9 +147,12 @@ def plot_figure(
     return figure
 
 
-def save_figure(figure, handle, fmt: str, dpi: float) -> None:
-    """Render ``figure`` to an open binary file."""
-    figure.savefig(handle, format=fmt, dpi=dpi)
+def save_figure(figure, path: str, fmt: str, dpi: float) -> None:
+    """Render ``figure`` to ``path`` atomically (no partial image on failure)."""
+    from autodiffcli.writers import atomic_output
+
+    with atomic_output(path) as handle:
+        figure.savefig(handle, format=fmt, dpi=dpi)
 
 
 def check_display() -> None:

@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from autodiffcli.errors import AutodiffError
 from autodiffcli.expr import Expression, fold
 
 DIGITS = 40
@@ -96,6 +97,31 @@ def _real(compute: Callable, *args) -> float:
         return float(value)
     except (TypeError, OverflowError):
         return float("nan")
+
+
+def tolerances(dtype: str, rtol: float | None, atol: float | None) -> tuple[float, float]:
+    """(rtol, atol): the given ones, else the dtype's defaults; negative ones are refused."""
+    default_rtol, default_atol = DEFAULT_TOLERANCES[dtype]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    if not (rtol >= 0 and atol >= 0):
+        raise AutodiffError(f"--rtol and --atol must be numbers >= 0, got {rtol} and {atol}")
+    return rtol, atol
+
+
+def check_grid(
+    expression: Expression, grid, order: int, device, dtype, rtol: float, atol: float
+) -> list[CheckRow]:
+    """Recompute a bounded sample of the grid's rows by the same core path and compare them."""
+    from autodiffcli import core
+    from autodiffcli import grid as grids
+
+    points = grid.take(sample_indices(len(grid)))
+    sample = grids.from_values(points, len(points))
+    columns = [
+        c.numpy().astype(np.float64) for c in core.table(expression, sample, order, device, dtype)
+    ]
+    return check(expression, columns, order, rtol, atol)
 
 
 def sample_indices(count: int, limit: int = MAX_CHECK_POINTS) -> np.ndarray:

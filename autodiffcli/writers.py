@@ -53,7 +53,7 @@ def check_output_path(path: str, option: str = "-o") -> Path:
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"{option} {path} is a directory; give a file name")
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent
     if not parent.is_dir():
         raise OutputError(f"{option} {path}: folder '{parent}' does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -64,27 +64,44 @@ def check_output_path(path: str, option: str = "-o") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A binary file that replaces ``path`` only if the block completes without error."""
+def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` only if the block completes without error.
+
+    OS errors (disk full, permission lost) become WriteFailure, whoever writes the file.
+    """
+    path = Path(path)
     try:
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the with below
-            dir=path.parent if str(path.parent) else ".",
-            prefix=f".{path.name}.",
-            suffix=".partial",
-            delete=False,
+            dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
         )
     except OSError as error:
-        raise WriteFailure(f"cannot create a file beside {path}: {error.strerror}") from None
+        raise WriteFailure(f"cannot create a file beside {path}: {_reason(error)}") from None
     temporary = Path(handle.name)
     try:
         with handle:
             yield handle
         os.chmod(temporary, _default_mode(path))
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             temporary.unlink()
+        if isinstance(error, OSError) and not isinstance(error, BrokenPipeError):
+            raise WriteFailure(f"cannot write {path}: {_reason(error)}") from None
         raise
+
+
+def write_table(path: str, fmt: str, names: list[str], columns) -> None:
+    """A whole in-memory table to ``path``, atomically, by the writer that derive streams with."""
+    with atomic_output(path) as handle:
+        writer = TableWriter(handle, fmt, names, True, path)
+        writer.write(columns)
+        writer.close()
+
+
+def write_text(path: str, text: str) -> None:
+    """A small text file, atomically."""
+    with atomic_output(path) as handle:
+        handle.write(text.encode())
 
 
 def _default_mode(path: Path) -> int:
@@ -102,7 +119,7 @@ def output_stream(path: str | None) -> Iterator[tuple[BinaryIO, str]]:
     if path is None or path == "-":
         yield sys.stdout.buffer, "stdout"
         return
-    with atomic_output(Path(path)) as handle:
+    with atomic_output(path) as handle:
         yield handle, path
 
 

@@ -319,3 +319,18 @@ def test_progress_bar_is_drawn_on_a_terminal_stderr(tmp_path):
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
     result = run_cli("derive", "--num", "3000000", "-o", str(tmp_path / "t.csv"))
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_io_error_in_any_atomic_file_is_a_write_failure(tmp_path):
+    from autodiffcli import writers
+    from autodiffcli.errors import WriteFailure
+
+    path = tmp_path / "t.txt"
+    path.write_text("precious\n")
+    with (
+        pytest.raises(WriteFailure, match="No space left on device"),
+        writers.atomic_output(path),
+    ):
+        raise OSError(28, "No space left on device")
+    assert path.read_text() == "precious\n"
+    assert os.listdir(tmp_path) == ["t.txt"]

@@ -110,3 +110,16 @@ def test_input_that_is_a_directory_is_rejected(tmp_path):
 def test_input_csv_with_too_few_columns_names_the_line():
     with pytest.raises(GridError, match="line 3 has no column 2"):
         grid.parse_values("a,x\n1,2\n3\n")
+
+
+@pytest.mark.parametrize(
+    "g",
+    [
+        grid.from_range(-5, 5, 0.01, LIMIT),
+        grid.from_num(-1, 0.3, 1001, LIMIT),
+        grid.from_values([3.0, -1.5, 2.25], LIMIT),
+    ],
+)
+def test_take_gives_exactly_the_points_the_chunks_give(g):
+    indices = np.array([0, 1, len(g) // 2, len(g) - 1])
+    np.testing.assert_array_equal(g.take(indices), points(g)[indices])
