@@ -35,6 +35,9 @@ class Op:
         torch: ``(torch_module, *tensors) -> tensor``.
         sympy: ``(sympy_module, *exprs) -> expr``, the independent symbolic reference.
         code: a ``str.format`` template of the same operation in Python with ``torch``.
+        taylor: ``(torch_module, *coefficients) -> coefficients``, the Taylor-mode rule:
+            truncated Taylor series (shape (K+1, n)) of the arguments to that of the result.
+        latex: a ``str.format`` template in matplotlib mathtext, for figure labels.
     """
 
     name: str
@@ -42,6 +45,8 @@ class Op:
     torch: Callable[..., Any]
     sympy: Callable[..., Any]
     code: str
+    taylor: Callable[..., Any] | None = None
+    latex: str = ""
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, arity={self.arity})"
