@@ -1,17 +1,17 @@
 """autodiff: evaluate a function of x, differentiate it with PyTorch autograd, write it, plot it.
 
-The public API is :func:`derive`; it runs on the same expression, grid and core code as the CLI.
+The public API is :func:`derive` and :func:`derive_chunks`: the CLI's own job layer.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "derive"]
+__all__ = ["__version__", "derive", "derive_chunks"]
 
 
 def __getattr__(name: str):
     # Lazy so that `autodiff --help` and expression errors never pay for importing torch.
-    if name == "derive":
-        from autodiffcli.api import derive
+    if name in ("derive", "derive_chunks"):
+        from autodiffcli import api
 
-        return derive
+        return getattr(api, name)
     raise AttributeError(f"module 'autodiffcli' has no attribute {name!r}")

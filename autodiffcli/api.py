@@ -1,47 +1,34 @@
-"""The Python API: the same expression, grid and core path as the CLI, returning numpy."""
+"""The Python API: the CLI's job layer (:mod:`autodiffcli.run`), returning numpy.
+
+Options have the CLI's names and meanings; errors are the library's own
+(:mod:`autodiffcli.errors`, subclasses of ValueError) and name parameters as Python does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-import numpy as np
-
-from autodiffcli import grid as grids
-from autodiffcli.expr import parse
+from autodiffcli import run
 
 
-def derive(
-    expression: str = "sin(x)",
-    x: Sequence[float] | np.ndarray | None = None,
-    *,
-    start: float = -5.0,
-    stop: float = 5.0,
-    step: float | None = None,
-    num: int | None = None,
-    order: int = 1,
-    device: str = "cpu",
-    dtype: str = "float64",
-) -> dict[str, np.ndarray]:
-    """f and its autograd derivatives up to ``order``, as numpy arrays keyed x, f, df, d2f, ...
+def derive(expression: str = "sin(x)", x: Sequence[float] | None = None, **options) -> dict:
+    """f and its derivatives up to ``order``, as numpy arrays keyed x, f, df, d2f, ...
 
-    Points are ``x`` if given, else the range (``step`` like numpy.arange, default 0.01, or
-    ``num`` evenly spaced points). Raises the errors of :mod:`autodiffcli.errors`.
+    Points are ``x`` if given, else the range: ``start``, ``stop`` and ``step`` (like
+    numpy.arange, default 0.01) or ``num`` evenly spaced points, or ``input_path``. Other
+    options: ``order`` (default 1), ``method`` ("auto", "reverse", "taylor"), ``device``,
+    ``dtype``, ``max_points``, ``max_memory``; see :func:`autodiffcli.run.prepare`.
 
     Example:
         >>> derive("x**2", [1.0, 2.0])["df"]
         array([2., 4.])
     """
-    from autodiffcli import core
+    return run.table(run.prepare(expression, x, **options))
 
-    parsed = parse(expression)
-    if x is not None:
-        grid = grids.from_values(np.asarray(x, dtype=np.float64), grids.DEFAULT_MAX_POINTS)
-    else:
-        grid = grids.build(start, stop, step, num)
-    if not 0 <= order <= 10:
-        raise ValueError(f"order must be 0..10, got {order}")
-    torch_device = core.resolve_device(device)
-    columns = core.table(parsed, grid, order, torch_device, core.resolve_dtype(dtype, torch_device))
-    return {
-        name: column.numpy() for name, column in zip(core.column_names(order), columns, strict=True)
-    }
+
+def derive_chunks(
+    expression: str = "sin(x)", x: Sequence[float] | None = None, **options
+) -> Iterator[dict]:
+    """The same table as :func:`derive`, as an iterator of chunks (dicts of numpy columns), so
+    a table of any length streams in bounded memory. Errors in the options raise at the call."""
+    return run.iter_table(run.prepare(expression, x, **options))

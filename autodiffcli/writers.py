@@ -1,8 +1,10 @@
 """Table writers (csv, tsv, parquet, ndjson) and atomic file output.
 
 Writers take one chunk of numpy columns at a time, so output streams: ``| head`` sees rows at
-once and memory does not grow with the table. Files are written to a temporary file beside the
-target and renamed into place only when complete.
+once and memory does not grow with the table. A regular file is written to a temporary file
+beside it and renamed into place only when complete (through a symlink, the link's target is
+replaced, the link kept); anything else that exists (a device, a FIFO, ``/dev/stdout``) is
+written in place, never replaced.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import errno
 import os
 import queue
+import stat
 import sys
 import tempfile
 import threading
@@ -48,28 +51,74 @@ def choose_format(path: str | None, fmt: str | None) -> str:
     return EXTENSIONS[suffix]
 
 
-def check_output_path(path: str, option: str = "-o") -> Path:
-    """Fail early (before any work) if ``path`` cannot be written."""
+def check_output_path(path: str, parameter: str = "output") -> Path:
+    """Fail early (before any work) if ``path`` cannot be written; ``parameter`` names the
+    option in the message."""
     target = Path(path)
+    name = f"{{opt.{parameter}}} {_printable(path)}"
     if target.is_dir():
-        raise OutputError(f"{option} {path} is a directory; give a file name")
-    parent = target.parent
+        raise OutputError(f"{name} is a directory; give a file name", parameter=parameter)
+    if writes_in_place(target):
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{name} is not writable", parameter=parameter)
+        return target
+    parent = replaced_file(target).parent
     if not parent.is_dir():
-        raise OutputError(f"{option} {path}: folder '{parent}' does not exist; create it first")
+        raise OutputError(
+            f"{name}: folder '{_printable(str(parent))}' does not exist; create it first",
+            parameter=parameter,
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: folder '{parent}' is not writable")
+        raise OutputError(
+            f"{name}: folder '{_printable(str(parent))}' is not writable", parameter=parameter
+        )
     if target.exists() and not os.access(target, os.W_OK):
-        raise OutputError(f"{option} {path} exists and is read-only")
+        raise OutputError(f"{name} exists and is read-only", parameter=parameter)
     return target
+
+
+def _printable(text: str) -> str:
+    """User text as shown in a message: control characters escaped (no terminal tricks)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def writes_in_place(path: str | Path) -> bool:
+    """Whether ``path`` must be opened and written rather than replaced by a rename.
+
+    True for anything that exists and is not a regular file (a character or block device, a
+    FIFO, a socket) and for the aliases of an open descriptor (``/dev/stdout``, ``/dev/fd/N``),
+    whatever they point at: renaming over those would destroy a device or a shell redirection.
+    """
+    if str(path).startswith(_DESCRIPTOR_ALIASES):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+_DESCRIPTOR_ALIASES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
+
+
+def replaced_file(path: str | Path) -> Path:
+    """The file an atomic write replaces: a symlink's final target, so the link survives."""
+    return Path(os.path.realpath(path))
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file that replaces ``path`` only if the block completes without error.
 
-    OS errors (disk full, permission lost) become WriteFailure, whoever writes the file.
+    A device, FIFO or descriptor alias is written in place instead (see writes_in_place); a
+    symlink's target is replaced; an existing file keeps its permission bits and, when we may
+    set it, its owner. OS errors (disk full, permission lost) become WriteFailure.
     """
-    path = Path(path)
+    if writes_in_place(path):
+        with _in_place_output(Path(path)) as handle:
+            yield handle
+        return
+    path = replaced_file(path)
     try:
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the with below
             dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
@@ -80,6 +129,7 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     try:
         with handle:
             yield handle
+        _copy_owner(path, temporary)
         os.chmod(temporary, _default_mode(path))
         os.replace(temporary, path)
     except BaseException as error:
@@ -94,14 +144,47 @@ def write_table(path: str, fmt: str, names: list[str], columns) -> None:
     """A whole in-memory table to ``path``, atomically, by the writer that derive streams with."""
     with atomic_output(path) as handle:
         writer = TableWriter(handle, fmt, names, True, path)
-        writer.write(columns)
-        writer.close()
+        try:
+            writer.write(columns)
+            writer.close()
+        except BaseException:
+            writer.discard()
+            raise
 
 
 def write_text(path: str, text: str) -> None:
     """A small text file, atomically."""
     with atomic_output(path) as handle:
         handle.write(text.encode())
+
+
+@contextlib.contextmanager
+def _in_place_output(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for appending (a device or FIFO ignores the offset; a file behind
+    ``/dev/stdout`` keeps what the shell's ``>>`` put there)."""
+    try:
+        handle = open(path, "ab")  # noqa: SIM115 - closed in the with below
+    except OSError as error:
+        raise WriteFailure(f"cannot write {path}: {_reason(error)}") from None
+    try:
+        with handle:
+            yield handle
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):
+            raise
+        raise WriteFailure(f"cannot write {path}: {_reason(error)}") from None
+
+
+def _copy_owner(existing: Path, new: Path) -> None:
+    """Give ``new`` the owner and group of ``existing`` where we may (root may set both, others
+    only a group they belong to); a file that does not exist yet has nothing to copy."""
+    try:
+        info = os.stat(existing)
+    except OSError:
+        return
+    owner = info.st_uid if os.geteuid() == 0 else -1
+    with contextlib.suppress(OSError):
+        os.chown(new, owner, info.st_gid)
 
 
 def _default_mode(path: Path) -> int:
@@ -148,6 +231,14 @@ class TableWriter:
             if self._parquet is not None:
                 self._parquet.close()
             self._stream.flush()
+
+    def discard(self) -> None:
+        """Give up an unfinished output: no Parquet footer is written, and the Parquet writer's
+        finalizer has nothing left to do (else it prints 'Exception ignored' after an interrupt,
+        writing its footer to a file that is already closed and deleted)."""
+        if self._parquet is not None:
+            self._parquet.is_open = False
+            self._parquet = None
 
     @contextlib.contextmanager
     def _io_errors(self) -> Iterator[None]:
@@ -219,6 +310,7 @@ class BackgroundWriter:
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         self._thread.join(timeout=1.0)
+        self._writer.discard()
 
     def _run(self) -> None:
         while (columns := self._queue.get()) is not None:

@@ -1,0 +1,350 @@
+"""The command line's vocabulary: shared options, grouped help, completions and usage hints.
+
+Everything here is Typer/click declaration, kept apart so that ``cli.py`` reads as the three
+commands. Choices come from :mod:`autodiffcli.run`, where each list is written once.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated
+
+import typer
+from typer import _click as click
+from typer._click.exceptions import NoSuchOption, UsageError
+from typer.core import TyperCommand
+
+from autodiffcli import run, writers
+
+RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS = "Range", "Numerics", "Output", "Figure", "Verification"
+PANELS = (RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS)
+
+# Python parameter names whose flag is not simply --name-with-dashes.
+FLAGS = {"input_path": "--input", "fmt": "--format", "csv_path": "--csv", "trace_at": "--trace"}
+
+
+def flag(parameter: str) -> str:
+    """The CLI flag of a library parameter name, for error messages."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """A str Enum of ``values``: click shows and completes them as choices."""
+    return enum.Enum(name, {value: value for value in values}, type=str)
+
+
+Method = choices("Method", run.METHODS)
+DType = choices("DType", run.DTYPES)
+TableFormat = choices("TableFormat", writers.FORMATS)
+ExplainFormat = choices("ExplainFormat", run.EXPLAIN_FORMATS)
+
+
+def complete_device(incomplete: str) -> list[str]:
+    return [name for name in (*run.DEVICES, "cuda:0", "cuda:1") if name.startswith(incomplete)]
+
+
+def _option(*names: str, panel: str, help: str, metavar: str | None = None, **extra):
+    return typer.Option(*names, help=help, rich_help_panel=panel, metavar=metavar, **extra)
+
+
+# ----- Options shared by derive, plot and explain -----
+Expr = Annotated[
+    str,
+    typer.Argument(
+        help="f(x) in the expression language, e.g. 'tanh(x)', 'x^3 - 1/x'. Quote it.",
+        metavar="EXPR",
+    ),
+]
+Start = Annotated[float, _option("--start", panel=RANGE, help="First x.", metavar="X")]
+Stop = Annotated[
+    float,
+    _option("--stop", panel=RANGE, help="End of the range (excluded with --step).", metavar="X"),
+]
+Step = Annotated[
+    float | None,
+    _option(
+        "--step",
+        panel=RANGE,
+        help="Spacing of x, like numpy.arange.",
+        metavar="S",
+        show_default="0.01",
+    ),
+]
+Num = Annotated[
+    int | None,
+    _option(
+        "--num",
+        panel=RANGE,
+        metavar="N",
+        help="N evenly spaced points including both ends (instead of --step).",
+    ),
+]
+Input = Annotated[
+    str | None,
+    _option(
+        "--input",
+        panel=RANGE,
+        metavar="FILE",
+        help="Read x from FILE ('-': stdin): one per line, or a CSV with an 'x' column.",
+    ),
+]
+
+
+def max_points(default: str) -> object:
+    return _option(
+        "--max-points",
+        panel=RANGE,
+        metavar="N",
+        show_default=default,
+        help="Refuse grids with more points than this.",
+    )
+
+
+Order = Annotated[
+    int,
+    _option(
+        "--order",
+        "-k",
+        panel=NUMERICS,
+        metavar="K",
+        help=f"Highest derivative, 0 to {run.REVERSE_MAX_ORDER} by reverse mode, "
+        f"up to {run.MAX_ORDER} by Taylor mode.",
+    ),
+]
+MethodOption = Annotated[
+    Method,
+    _option(
+        "--method",
+        panel=NUMERICS,
+        envvar="AUTODIFF_METHOD",
+        help="auto: autograd's reverse mode at order 1, Taylor mode above; or force one.",
+    ),
+]
+Device = Annotated[
+    str,
+    _option(
+        "--device",
+        panel=NUMERICS,
+        envvar="AUTODIFF_DEVICE",
+        metavar="DEVICE",
+        help="cpu, cuda, cuda:N, mps or auto.",
+        autocompletion=complete_device,
+    ),
+]
+DTypeOption = Annotated[DType, _option("--dtype", panel=NUMERICS, help="Floating-point precision.")]
+MaxMemory = Annotated[
+    float | None,
+    _option(
+        "--max-memory",
+        panel=NUMERICS,
+        metavar="BYTES",
+        show_default="1/4 of RAM",
+        help="Refuse jobs whose estimated memory exceeds this; chunks are sized to fit.",
+    ),
+]
+Quiet = Annotated[
+    bool, _option("--quiet", "-q", panel=OUTPUT, help="No messages or progress on stderr.")
+]
+Check = Annotated[
+    bool,
+    _option(
+        "--check",
+        panel=CHECKS,
+        help="Compare with symbolic and numerical references; exit 1 on a difference.",
+    ),
+]
+RTol = Annotated[
+    float | None,
+    _option(
+        "--rtol",
+        panel=CHECKS,
+        metavar="R",
+        show_default="1e-10, float32 1e-4",
+        help="Relative tolerance of --check.",
+    ),
+]
+ATol = Annotated[
+    float | None,
+    _option(
+        "--atol",
+        panel=CHECKS,
+        metavar="A",
+        show_default="1e-12, float32 1e-5",
+        help="Absolute tolerance of --check.",
+    ),
+]
+CheckTimeout = Annotated[
+    float | None,
+    _option(
+        "--check-timeout",
+        panel=CHECKS,
+        metavar="SECONDS",
+        show_default="5 per order",
+        help="Time for each reference per order; past it, points are skipped as too expensive.",
+    ),
+]
+TaylorAt = Annotated[
+    list[float] | None,
+    _option(
+        "--taylor-at",
+        panel=FIGURE,
+        metavar="X0",
+        help="Taylor polynomials (derive: coefficients) around X0; repeatable.",
+    ),
+]
+
+
+_PAREN_DEFAULT = re.compile(r"(?<=default: )\((.*?)\)(?=[;\]])")
+
+
+class GroupedCommand(TyperCommand):
+    """Help in sections (Range, Numerics, ...) with click's fast formatter, and a hint added to
+    the usage errors people commonly meet."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                panel = "Arguments"
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+            name, text = record
+            sections.setdefault(panel, []).append((name, _PAREN_DEFAULT.sub(r"\1", text)))
+        for panel in ("Arguments", *PANELS, "Options"):
+            if panel in sections:
+                with formatter.section(panel):
+                    formatter.write_dl(sections[panel])
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes args as it goes
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as error:
+            token = next((a for a in given if a.startswith(error.option_name)), "")
+            if re.match(r"-[\w.(]", token) and not error.possibilities:
+                error.message += (
+                    f". If {token!r} is the expression, put it after '--': "
+                    f"autodiff {ctx.info_name} -- '{token}'"
+                )
+            raise
+        except UsageError as error:
+            extra = re.search(r"unexpected extra argument\S* \((.*)\)", error.message)
+            if extra:
+                words = f"{ctx.params.get('expression', '')} {extra.group(1)}".strip()
+                error.message += (
+                    f". Quote the whole expression: autodiff {ctx.info_name} '{_quoted(words)}'"
+                )
+            raise
+
+
+# ----- Options of one command -----
+TableOutput = Annotated[
+    str | None,
+    _option(
+        "--output",
+        "-o",
+        panel=OUTPUT,
+        metavar="FILE",
+        help="Write to FILE (atomically) instead of stdout.",
+    ),
+]
+TableFormatOption = Annotated[
+    TableFormat | None,
+    _option("--format", "-f", panel=OUTPUT, show_default="from -o, else csv", help="Table format."),
+]
+NoHeader = Annotated[bool, _option("--no-header", panel=OUTPUT, help="Omit the csv/tsv header.")]
+ImageOutput = Annotated[
+    str,
+    _option(
+        "--output",
+        "-o",
+        panel=OUTPUT,
+        metavar="FILE",
+        help="Image file; its extension picks the format (png, svg, pdf, ...).",
+    ),
+]
+CsvPath = Annotated[
+    str | None,
+    _option("--csv", panel=OUTPUT, metavar="FILE", help="Also write the plotted table to FILE."),
+]
+Terminal = Annotated[bool, _option("--terminal", panel=OUTPUT, help="Draw in the terminal.")]
+Show = Annotated[bool, _option("--show", panel=OUTPUT, help="Open a window.")]
+Title = Annotated[str | None, _option("--title", panel=FIGURE, metavar="TEXT", help="Title.")]
+Width = Annotated[float, _option("--width", panel=FIGURE, metavar="IN", help="Width in inches.")]
+Height = Annotated[float, _option("--height", panel=FIGURE, metavar="IN", help="Height in inches.")]
+Dpi = Annotated[float, _option("--dpi", panel=FIGURE, metavar="N", help="Dots per inch.")]
+TangentAt = Annotated[
+    list[float] | None,
+    _option("--tangent-at", panel=FIGURE, metavar="X0", help="Tangent of f at X0; repeatable."),
+]
+YLim = Annotated[
+    tuple[float, float] | None,
+    _option("--ylim", panel=FIGURE, metavar="LO HI", help="y range of the f axes."),
+]
+Panels = Annotated[
+    bool | None,
+    _option(
+        "--panels/--no-panels",
+        panel=FIGURE,
+        show_default="panels from order 3",
+        help="One panel per derivative order, sharing the x axis.",
+    ),
+]
+Reference = Annotated[
+    bool,
+    _option(
+        "--reference",
+        panel=CHECKS,
+        help="Overlay the symbolic derivatives and plot |autograd - symbolic|.",
+    ),
+]
+Points = Annotated[
+    int | None,
+    _option(
+        "--points",
+        "--num",
+        panel=RANGE,
+        metavar="N",
+        show_default="5",
+        help="N evenly spaced points.",
+    ),
+]
+ExplainFormatOption = Annotated[
+    ExplainFormat,
+    _option("--format", "-f", panel=OUTPUT, help="text (rich on a terminal), markdown or json."),
+]
+Dot = Annotated[
+    str | None,
+    _option("--dot", panel=OUTPUT, metavar="FILE", help="Also write the graph as DOT to FILE."),
+]
+Graph = Annotated[
+    str | None,
+    _option(
+        "--graph",
+        panel=OUTPUT,
+        metavar="FILE",
+        help="Also draw the dependency graph to FILE (png, svg, pdf).",
+    ),
+]
+Trace = Annotated[
+    float | None,
+    _option("--trace", panel=OUTPUT, metavar="X0", help="The chain rule node by node at X0."),
+]
+
+
+def _quoted(words: str) -> str:
+    """What the user most likely meant by unquoted words: 'sin x' is sin(x), 'x + 1' is x + 1."""
+    from autodiffcli import expr
+
+    head, _, rest = words.partition(" ")
+    for candidate in (words, f"{head}({rest})"):
+        try:
+            expr.parse(candidate)
+        except ValueError:
+            continue
+        return candidate
+    return words
