@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import functools
 import inspect
 import io
@@ -282,7 +283,7 @@ def plot(
         tolerances = run.check_tolerances(job, rtol, atol, check_timeout) if check else None
         drawn = run.draw(job, figure)
         if drawn.text is not None:
-            print(drawn.text)
+            write_stdout(drawn.text + "\n")
         if not quiet:
             if figure.output:
                 message("Wrote", "green", figure.output)
@@ -335,18 +336,35 @@ def show_report(report, fmt: str) -> None:
 
         Console().print(Markdown(lesson.render_markdown(report)))
         return
-    sys.stdout.write(lesson.RENDERERS[fmt](report))
-    sys.stdout.flush()
+    write_stdout(lesson.RENDERERS[fmt](report))
+
+
+def write_stdout(text: str) -> None:
+    """Text to stdout; a full disk or closed stream is a WriteFailure (exit 1), a closed pipe
+    stays BrokenPipeError (exit 141)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise WriteFailure(f"cannot write stdout: {error.strerror or error}") from None
 
 
 class _ClosedStream(io.RawIOBase):
-    """Stands in for a closed stdout (`>&-`): every write fails as writing to fd 1 would."""
+    """Stands in for a closed stdout (`>&-`): the first write fails as writing to fd 1 would;
+    later ones (the exit-time flush, after the error was reported) are dropped."""
+
+    failed = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        raise OSError(9, "standard output is closed")
+        if self.failed:
+            return len(data)
+        self.failed = True
+        raise OSError(errno.EBADF, "standard output is closed")
 
 
 def main() -> None:
