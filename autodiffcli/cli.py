@@ -149,26 +149,21 @@ def report_check(job: run.Job, rtol, atol, timeout) -> None:
 # ----- Commands -----
 
 
-def prepare(params: dict, **extra) -> run.Job:
-    """run.prepare with the command's own parameters: the CLI uses the library's names."""
-    accepted = inspect.signature(run.prepare).parameters
-    given = {
+def pick(target, params: dict) -> dict:
+    """The command's parameters that ``target`` takes: the CLI uses the library's names."""
+    accepted = inspect.signature(target).parameters
+    return {
         name: value.value if isinstance(value, enum.Enum) else value
         for name, value in params.items()
         if name in accepted
     }
-    return run.prepare(**given, **extra)
 
 
-DERIVE_EXAMPLES = """\b
-Examples:
-  autodiff derive 'tanh(x)' --start -3 --stop 3 | head
-  seq -5 0.5 5 | autodiff derive 'x**3' --input -
-  autodiff derive 'exp(-x^2/2)' --num 1000000 -k 2 -o gauss.parquet
-  autodiff derive 'sin(x)' -k 9 --taylor-at 0"""
+def prepare(params: dict, **extra) -> run.Job:
+    return run.prepare(**pick(run.prepare, params), **extra)
 
 
-@command(epilog=DERIVE_EXAMPLES)
+@command(epilog=o.DERIVE_EXAMPLES)
 def derive(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,
@@ -199,36 +194,20 @@ def derive(
         tolerances = run.check_tolerances(job, rtol, atol, check_timeout) if check else None
         from autodiffcli import writers
 
-        if taylor_at:
-            names, columns = run.taylor_table(job, taylor_at)
-            rows = len(columns[0])
-        else:
-            names, columns, rows = run.column_names(job), None, len(job.grid)
-        with writers.output_stream(output) as (stream, target):
-            writer = writers.TableWriter(stream, table_format, names, not no_header, target)
-            if columns is not None:
-                writer.write(columns)
-                writer.close()
-                counts = [0] * len(names)
-            else:
-                with progress_bar(rows, not quiet) as advance:
-                    counts = run.stream_table(job, writer, advance)
+        with (
+            writers.output_stream(output) as sink,
+            progress_bar(len(job.grid), not quiet and not taylor_at) as advance,
+        ):
+            written = run.write_table(job, sink, table_format, not no_header, taylor_at, advance)
         if not quiet:
             if output not in (None, "-"):
-                message("Wrote", "green", f"{rows:,} rows to {output}")
-            warn_nonfinite(names, counts, job)
+                message("Wrote", "green", f"{written.rows:,} rows to {output}")
+            warn_nonfinite(written.names, written.counts, job)
         if tolerances:
             report_check(job, *tolerances)
 
 
-PLOT_EXAMPLES = """\b
-Examples:
-  autodiff plot -o sin.png
-  autodiff plot 'x**3 - 1/x' --start 0.2 --stop 2 --tangent-at 1 -o tangent.svg
-  autodiff plot 'sin(x)' -k 7 --taylor-at 0 --ylim -2 2"""
-
-
-@command(epilog=PLOT_EXAMPLES)
+@command(epilog=o.PLOT_EXAMPLES)
 def plot(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,
@@ -264,42 +243,21 @@ def plot(
     """Plot f and its derivatives to an image (default plot.png) or the terminal."""
     with reported():
         job = prepare(locals())
-        figure = run.FigureRequest(
-            output=None if terminal or show else output,
-            csv_path=csv_path,
-            title=title,
-            width=width,
-            height=height,
-            dpi=dpi,
-            tangent_at=tuple(tangent_at or ()),
-            taylor_at=tuple(taylor_at or ()),
-            ylim=ylim,
-            panels=panels,
-            reference=reference,
-            terminal=terminal,
-            show=show,
-        )
+        figure = run.FigureRequest(**pick(run.FigureRequest, locals()))
         run.check_figure(figure)
         tolerances = run.check_tolerances(job, rtol, atol, check_timeout) if check else None
         drawn = run.draw(job, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
         if not quiet:
-            if figure.output:
-                message("Wrote", "green", figure.output)
+            if figure.file:
+                message("Wrote", "green", figure.file)
             warn_nonfinite(drawn.names, drawn.counts, job)
         if tolerances:
             report_check(job, *tolerances)
 
 
-EXPLAIN_EXAMPLES = """\b
-Examples:
-  autodiff explain
-  autodiff explain 'log(x^2)*sin(x) + 1/x' --trace 1 --graph graph.png
-  autodiff explain 'tanh(x)' -k 3 --format markdown > lesson.md"""
-
-
-@command(epilog=EXPLAIN_EXAMPLES)
+@command(epilog=o.EXPLAIN_EXAMPLES)
 def explain(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,

@@ -241,6 +241,29 @@ class GroupedCommand(TyperCommand):
             raise
 
 
+# ----- Each command's examples, shown under its --help ('\\b' keeps the lines as written) -----
+DERIVE_EXAMPLES = """\b
+Examples:
+  autodiff derive 'tanh(x)' --start -3 --stop 3 | head
+  seq -5 0.5 5 | autodiff derive 'x**3' --input -
+  autodiff derive 'exp(-x^2/2)' --num 1000000 -k 2 -o gauss.parquet
+  autodiff derive 'sin(x)' -k 9 --taylor-at 0"""
+
+
+PLOT_EXAMPLES = """\b
+Examples:
+  autodiff plot -o sin.png
+  autodiff plot 'x**3 - 1/x' --start 0.2 --stop 2 --tangent-at 1 -o tangent.svg
+  autodiff plot 'sin(x)' -k 7 --taylor-at 0 --ylim -2 2"""
+
+
+EXPLAIN_EXAMPLES = """\b
+Examples:
+  autodiff explain
+  autodiff explain 'log(x^2)*sin(x) + 1/x' --trace 1 --graph graph.png
+  autodiff explain 'tanh(x)' -k 3 --format markdown > lesson.md"""
+
+
 # ----- Options of one command -----
 TableOutput = Annotated[
     str | None,

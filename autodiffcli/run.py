@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from autodiffcli import devices, expr
@@ -331,6 +331,40 @@ def check(job: Job, rtol: float, atol: float, timeout: float | None = None) -> C
     return CheckOutcome(report, verify.failure_message(rows))
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a table write produced: column names, non-finite counts per column, rows."""
+
+    names: list[str]
+    counts: list[int]
+    rows: int
+
+
+def write_table(
+    job: Job,
+    sink: tuple,
+    fmt: str,
+    header: bool = True,
+    taylor_at: Sequence[float] | None = None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> Written:
+    """derive's table, or with ``taylor_at`` its Taylor coefficients, to ``sink`` (the
+    (binary stream, name) pair of writers.output_stream) in format ``fmt``."""
+    from autodiffcli import writers
+
+    def writer_for(names: list[str]):
+        return writers.TableWriter(sink[0], fmt, names, header, sink[1])
+
+    if taylor_at:
+        names, columns = taylor_table(job, list(taylor_at))
+        writer = writer_for(names)
+        writer.write(columns)
+        writer.close()
+        return Written(names, [0] * len(names), len(columns[0]))
+    names = column_names(job)
+    return Written(names, stream_table(job, writer_for(names), advance), len(job.grid))
+
+
 def taylor_table(job: Job, points: list[float]) -> tuple[list[str], list]:
     """derive --taylor-at: columns x0, k, f^(k)(x0)/k! and f^(k)(x0), one row per (x0, k)."""
     import numpy as np
@@ -349,19 +383,24 @@ def taylor_table(job: Job, points: list[float]) -> tuple[list[str], list]:
 class FigureRequest:
     """What `plot` should draw and where; checked by :func:`check_figure` before any work."""
 
-    output: str | None = "plot.png"  # None: terminal or window
+    output: str = "plot.png"
     csv_path: str | None = None
     title: str | None = None
     width: float = 6.4
     height: float = 4.8
     dpi: float = 150.0
-    tangent_at: tuple[float, ...] = ()
-    taylor_at: tuple[float, ...] = ()
+    tangent_at: Sequence[float] | None = ()
+    taylor_at: Sequence[float] | None = ()
     ylim: tuple[float, float] | None = None
     panels: bool | None = None
     reference: bool = False
     terminal: bool = False
     show: bool = False
+
+    @property
+    def file(self) -> str | None:
+        """The image file to write; None when drawing in the terminal or a window."""
+        return None if self.terminal or self.show else self.output
 
 
 @dataclass(frozen=True)
@@ -380,15 +419,15 @@ def check_figure(request: FigureRequest) -> None:
     if request.csv_path is not None:
         writers.check_output_path(request.csv_path, "csv_path")
         writers.choose_format(request.csv_path, None)
-    if request.output is not None:
-        writers.check_output_path(request.output, "output")
-        plotting.image_format(request.output)
+    if request.file is not None:
+        writers.check_output_path(request.file, "output")
+        plotting.image_format(request.file)
         plotting.check_size(request.width, request.height, request.dpi)
     if request.show:
         plotting.check_display()
-    for x0 in request.tangent_at:
+    for x0 in request.tangent_at or ():
         check_finite_point("tangent_at", x0)
-    for x0 in request.taylor_at:
+    for x0 in request.taylor_at or ():
         check_finite_point("taylor_at", x0)
     if request.ylim is not None:
         low, high = request.ylim
@@ -431,8 +470,10 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
         width=request.width,
         height=request.height,
         dpi=request.dpi,
-        tangents=tuple(plotting.Tangent(*row) for row in tangents(job, list(request.tangent_at))),
-        taylor=tuple(_taylor_polynomials(job, request.taylor_at)),
+        tangents=tuple(
+            plotting.Tangent(*row) for row in tangents(job, list(request.tangent_at or ()))
+        ),
+        taylor=tuple(_taylor_polynomials(job, request.taylor_at or ())),
         reference=_symbolic_columns(job, columns[0]) if request.reference else None,
         ylim=request.ylim,
         panels=request.panels,
@@ -441,9 +482,7 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
     if request.show:
         plotting.show_figure()
     else:
-        plotting.save_figure(
-            figure, request.output, plotting.image_format(request.output), request.dpi
-        )
+        plotting.save_figure(figure, request.file, plotting.image_format(request.file), request.dpi)
     return DrawnFigure(None, names, counts)
 
 
