@@ -207,11 +207,13 @@ def graph_nodes(
     order: int,
     dtype,
     device,
-    max_nodes: int = MAX_GRAPH_NODES,
+    max_nodes: int | None = None,
 ) -> int:
     """Nodes in the largest graph that computing ``order`` derivatives keeps alive, probed on
     one point order by order. Graphs grow 3-4x per order, so the probe stops (BudgetError)
-    before building a graph it predicts to exceed ``max_nodes``: it never builds much more."""
+    before building a graph it predicts to exceed ``max_nodes`` (default MAX_GRAPH_NODES): it
+    never builds much more."""
+    max_nodes = MAX_GRAPH_NODES if max_nodes is None else max_nodes
     x = torch.ones(1, dtype=dtype, device=device, requires_grad=True)
     with torch.enable_grad():
         y = f(x)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from autodiffcli import devices, expr
 from autodiffcli import grid as grids
-from autodiffcli.errors import GridError, OptionError
+from autodiffcli.errors import BudgetError, GridError, OptionError
 
 # ----- The choices, each listed once (the CLI builds its enums and completions from these) -----
 METHODS = ("auto", "reverse", "taylor")
@@ -501,6 +501,12 @@ def _symbolic_columns(job: Job, xs) -> list:
 # ----- explain -----
 
 
+def _function_of(job: Job) -> Callable:
+    from autodiffcli.expr import evaluate
+
+    return lambda x: evaluate(job.expression, x)
+
+
 @dataclass(frozen=True)
 class LessonRequest:
     """What `explain` should add to the lesson, and whether it may move undefined points."""
@@ -534,6 +540,17 @@ def lesson(job: Job, request: LessonRequest):
 
     device, dtype = target(job)
     x = job.grid.points(0, len(job.grid), dtype, device)
+    # The lesson builds autograd's nested graphs up to the order: refuse one too large first.
+    try:
+        core.on_deep_stack(core.graph_nodes, _function_of(job), job.order + 1, dtype, device)
+    except BudgetError:
+        raise BudgetError(
+            f"explain builds autograd's nested graph for every order, and order {job.order} of "
+            f"this expression needs more than {core.MAX_GRAPH_NODES:,} nodes; use a lower "
+            "{opt.order}",
+            parameter="order",
+            value=job.order,
+        ) from None
     report = core.on_deep_stack(lessons.explain, job.expression, x, job.order)
     if request.trace_at is not None:
         report.sections.insert(0, lessons.trace_section(job.expression, request.trace_at))

@@ -268,3 +268,39 @@ def test_cuda_on_a_cpu_build_is_refused_before_importing_torch():
     script = NO_TORCH_SCRIPT.format(cases=[["derive", "--device", "cuda"]])
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert json.loads(result.stdout) == [[2, False]]
+
+
+NEST = "sin(" * 40 + "x" + ")" * 40
+
+
+def test_reverse_mode_refuses_a_graph_over_the_node_budget_and_suggests_taylor(monkeypatch):
+    from autodiffcli import core
+
+    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    result = invoke("derive", NEST, "-k", "10", "--num", "3", "--method", "reverse")
+    assert result.exit_code == 2
+    assert "more than 20,000 nodes" in result.stderr and "--method=taylor" in result.stderr
+    assert result.stdout == ""
+
+
+def test_taylor_mode_computes_what_reverse_mode_refuses(monkeypatch):
+    from autodiffcli import core
+
+    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    result = invoke("derive", NEST, "-k", "10", "--num", "3", "--method", "taylor")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
+
+
+def test_explain_refuses_an_order_whose_nested_graphs_are_over_budget(monkeypatch):
+    from autodiffcli import core
+
+    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    result = invoke("explain", NEST, "-k", "10")
+    assert result.exit_code == 2 and "use a lower --order" in result.stderr
+
+
+def test_memory_budget_too_small_for_one_chunk_is_refused():
+    result = invoke(
+        "derive", NEST, "-k", "6", "--num", "3", "--method", "reverse", "--max-memory", "2e6"
+    )
+    assert result.exit_code == 2 and "--max-memory" in result.stderr
