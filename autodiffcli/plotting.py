@@ -1,7 +1,10 @@
 """Figures of f and its derivatives: a matplotlib Figure (no pyplot state) or terminal text.
 
-matplotlib is imported only here, and only by `autodiff plot`. Figures use the Agg canvas;
-`--show` alone asks pyplot for an interactive window.
+matplotlib is imported only inside the functions that draw, so that checking a format or a
+size answers before any heavy import. Figures use the Agg canvas; `--show` alone asks pyplot
+for an interactive window. A figure is meant to go into a report as it is: maths labels from
+the parsed expression, poles broken instead of joined, a y range that fits f, and text that
+stays text in SVG and PDF.
 """
 
 from __future__ import annotations
@@ -9,17 +12,51 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from autodiffcli.errors import OutputError
+from autodiffcli import expr
+from autodiffcli.errors import OptionError, OutputError
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 LINESTYLES = ["-", "--", "-.", ":"]
 MAX_PIXELS = 100_000_000
+# A tangent segment spans this fraction of the plotted x range, centred on its point.
+TANGENT_FRACTION = 0.3
+# Orders from which each curve gets its own panel by default: f, f', f'', f''' on one axes
+# already crowd it, and each order of a function like sin(3x) is 3x larger than the one before.
+PANELS_FROM_ORDER = 3
+# The y range of a curve ignores this percentage of its values at each end (poles)...
+TAIL_PERCENT = 1.0
+# ...when its full range is more than this many times the range of the rest.
+OUTLIER_RATIO = 10.0
+# A derivative widens the shared y range (which fits f first) by at most this factor.
+FIT_RATIO = 4.0
+# A sign change is a pole or jump when the step is over this fraction of the curve's range.
+JUMP_FRACTION = 0.5
+# The legend moves outside the axes when every place inside covers more of the data than this.
+LEGEND_MAX_COVER = 0.01
+# Short enough for the legend: longer expressions appear in the title only.
+LEGEND_EXPRESSION_CHARS = 40
+# Longer LaTeX than this is unreadable in a title; the plain text is shown instead.
+TITLE_LATEX_CHARS = 160
+# Figures narrower than this (inches) get a smaller legend font.
+SMALL_FIGURE_INCHES = 5.0
+# Axis limits stay within this, so that spans and margins of values near 1e308 stay finite.
+LARGEST_LIMIT = 1e300
+SMOOTH_POINTS = 512  # points on which tangents and Taylor polynomials are drawn
+# Text stays text: SVG <text> elements and PDF TrueType (Type 42) fonts instead of Type 3.
+FONT_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
+# Formats every supported matplotlib writes: checked without importing matplotlib.
+COMMON_FORMATS = frozenset(
+    ["eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff"]
+    + ["webp"]
+)
+TERMINAL_MARKERS = ["•", "+", "x", "o", "*", "#", "@"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +71,73 @@ class Tangent:
         return self.f0 + self.slope * (x - self.x0)
 
     @property
+    def equation(self) -> str:
+        """Mathtext of the line with 3 significant digits: ``y = -0.416x + 1.92``."""
+        return "y = " + linear_text(self.slope, self.f0 - self.slope * self.x0)
+
+    @property
     def label(self) -> str:
-        intercept = self.f0 - self.slope * self.x0
-        sign = "-" if intercept < 0 else "+"
-        return f"tangent at x = {self.x0:g}: y = {self.slope:.4g}x {sign} {abs(intercept):.4g}"
+        """The legend entry; the point itself is marked in the same colour."""
+        return f"tangent ${self.equation}$"
+
+    def segment(self, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        """The drawn part: TANGENT_FRACTION of the x range [low, high] centred on x0."""
+        half = TANGENT_FRACTION * (high - low) / 2
+        x = np.linspace(self.x0 - half, self.x0 + half, 64)  # points the legend can avoid
+        return x, self(x)
+
+
+@dataclass(frozen=True)
+class TaylorSeries:
+    """Taylor coefficients c_k = f^(k)(x0)/k!, k = 0..K, of f at one point x0."""
+
+    x0: float
+    coefficients: tuple[float, ...]
+
+    @classmethod
+    def from_derivatives(cls, x0: float, derivatives: Sequence[float]) -> TaylorSeries:
+        """From f(x0), f'(x0), ..., f^(K)(x0), e.g. one row of a derive table."""
+        return cls(x0, tuple(float(d) / math.factorial(k) for k, d in enumerate(derivatives)))
+
+    @classmethod
+    def from_columns(cls, x0: Sequence[float], coefficients) -> list[TaylorSeries]:
+        """One series per point from an array of shape (K+1, n), as taylor.coefficients gives."""
+        table = np.asarray(coefficients, dtype=float)
+        return [cls(float(a), tuple(table[:, i])) for i, a in enumerate(x0)]
+
+    @property
+    def degree(self) -> int:
+        return len(self.coefficients) - 1
+
+    def __call__(self, x: np.ndarray, degree: int) -> np.ndarray:
+        """T_degree(x) by Horner's rule in (x - x0)."""
+        result = np.zeros_like(x, dtype=float)
+        for c in reversed(self.coefficients[: degree + 1]):
+            result = result * (x - self.x0) + c
+        return result
+
+
+def clean_number(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits in mathtext: 2, -0.416, 1.5 \\times 10^{-7}."""
+    if not math.isfinite(value):
+        return r"\infty" if value > 0 else (r"-\infty" if value < 0 else "NaN")
+    text = f"{value:.{digits}g}"
+    mantissa, _, exponent = text.partition("e")
+    if mantissa == "-0":
+        mantissa = "0"
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}" if exponent else mantissa
+
+
+def linear_text(slope: float, intercept: float) -> str:
+    """``m x + b`` with clean numbers and no ``1x``, ``+ -`` or ``+ 0``."""
+    m = clean_number(slope)
+    term = {"0": "", "1": "x", "-1": "-x"}.get(m, f"{m}x")
+    b = clean_number(abs(intercept))
+    if b == "0":
+        return term or "0"
+    if not term:
+        return clean_number(intercept)
+    return f"{term} {'-' if intercept < 0 else '+'} {b}"
 
 
 def supported_formats() -> dict[str, str]:
@@ -48,34 +148,93 @@ def supported_formats() -> dict[str, str]:
 
 
 def image_format(path: str) -> str:
-    """The image format from ``path``'s extension, or a clear error listing the supported ones."""
+    """The image format from ``path``'s extension, or a clear error listing the supported ones.
+
+    Common formats answer without importing matplotlib; others ask it.
+    """
     suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in COMMON_FORMATS:
+        return suffix
     formats = supported_formats()
     if suffix not in formats:
         known = ", ".join(sorted(formats))
-        raise OutputError(f"cannot write a '{suffix or path}' image; use one of: {known}")
+        raise OutputError(
+            f"cannot write a '{suffix or path}' image; use one of: {known} "
+            "(e.g. {opt.output}=plot.png)",
+            parameter="output",
+            value=path,
+        )
     return suffix
 
 
 def check_size(width: float, height: float, dpi: float) -> None:
     """Reject sizes that are not positive or would need an absurd number of pixels."""
-    for name, value in (("--width", width), ("--height", height), ("--dpi", dpi)):
+    for name, value in (("width", width), ("height", height), ("dpi", dpi)):
         if not (math.isfinite(value) and value > 0):
-            raise OutputError(f"{name} must be a positive number, got {value}")
+            raise OptionError(
+                f"{{opt.{name}}} must be a positive number, got {value}",
+                parameter=name,
+                value=value,
+            )
     if width * height * dpi * dpi > MAX_PIXELS:
-        raise OutputError(
+        raise OptionError(
             f"{width}x{height} in at {dpi} dpi is over {MAX_PIXELS:,} pixels; "
-            "lower --dpi or the size"
+            "lower {opt.dpi} or the size",
+            parameter="dpi",
+            value=dpi,
         )
+
+
+def check_ylim(ylim: tuple[float, float] | None) -> None:
+    """``ylim`` must be two finite numbers, low before high."""
+    if ylim is None:
+        return
+    low, high = ylim
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise OptionError(
+            f"{{opt.ylim}} needs two finite numbers, the lower first; got {low} {high}",
+            parameter="ylim",
+            value=ylim,
+        )
+
+
+def check_title(title: str | None) -> None:
+    """A title with ``$`` must be valid mathtext; say so here rather than fail when drawing."""
+    if title is None or "$" not in title:
+        return
+    from matplotlib.mathtext import MathTextParser
+
+    try:
+        MathTextParser("path").parse(title)
+    except ValueError as error:
+        reason = str(error).strip().splitlines()[-1].split("  (at")[0]
+        raise OptionError(
+            f"{{opt.title}} is not valid math text ({reason}); write a literal dollar as \\$",
+            parameter="title",
+            value=title,
+        ) from None
 
 
 def derivative_label(k: int) -> str:
     """Math-text legend label of the k-th derivative: f(x), f'(x), f''(x), f'''(x), f^(4)(x)."""
-    if k <= 3:
-        return f"$f{chr(39) * k}(x)$"
-    return f"$f^{{({k})}}(x)$"
+    return f"${derivative_symbol(k)}(x)$"
 
 
+def derivative_symbol(k: int) -> str:
+    """Mathtext of the k-th derivative's name: f, f', f'', f''', f^{(4)}."""
+    return "f" + "'" * k if k <= 3 else f"f^{{({k})}}"
+
+
+def expression_latex(expression: str, parsed: expr.Expression | None = None) -> str | None:
+    """Mathtext of the expression (no ``$``), or None when it cannot be shown as maths."""
+    try:
+        text = expr.latex(parsed if parsed is not None else expr.parse(expression))
+    except expr.ExpressionError:
+        return None
+    return text if len(text) <= TITLE_LATEX_CHARS else None
+
+
+@np.errstate(over="ignore", invalid="ignore")  # spans near 1e308: limits are clamped
 def plot_figure(
     columns: list[np.ndarray],
     expression: str,
@@ -84,74 +243,75 @@ def plot_figure(
     width: float = 6.4,
     height: float = 4.8,
     dpi: float = 150,
-    tangents: tuple[Tangent, ...] = (),
+    tangents: Sequence[Tangent] = (),
     reference: list[np.ndarray] | None = None,
     interactive: bool = False,
+    parsed: expr.Expression | None = None,
+    ylim: tuple[float, float] | None = None,
+    panels: bool | None = None,
+    taylor: Sequence[TaylorSeries] = (),
 ):
     """A Figure of f and its derivatives; ``columns`` is [x, f, f', ...] as numpy arrays.
 
-    Non-finite values become gaps, and the y range ignores the extreme tails so that a pole
-    (1/x near 0) does not squash the curves into a flat line. ``reference``, when given,
-    adds the symbolic derivatives as dashed lines and a lower panel with |error| (log scale).
-    ``interactive`` makes the figure through pyplot, so that show_figure() can open it.
+    Args:
+        columns: x and the derivative columns of order 0..K, as derive computes them.
+        expression: the user's text; its LaTeX (from ``parsed``, else parsed here) labels
+            the title and legend.
+        title: replaces the default title.
+        width, height, dpi: the figure's size in inches and its resolution.
+        tangents: tangents drawn as segments of TANGENT_FRACTION of the x range.
+        reference: symbolic derivatives [f, f', ...]: dashed overlays and an |error| panel.
+        interactive: make the figure through pyplot, so that show_figure() can open it.
+        parsed: the parsed expression, if the caller has it.
+        ylim: exact y limits of f's axes; by default a robust range that fits f first.
+        panels: one panel per order sharing x; by default from order PANELS_FROM_ORDER.
+        taylor: Taylor series at points x0, drawn as T_1..T_K within the y limits.
+
+    Points where f is not finite hide the derivatives there too (a note says so), and a
+    line breaks where it jumps across a pole instead of joining -inf to +inf.
     """
-    if interactive:
-        import matplotlib.pyplot as plt
-
-        figure = plt.figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    else:
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    if reference is None:
-        axes = figure.add_subplot()
-        error_axes = None
-    else:
-        axes, error_axes = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    x = columns[0]
-    for k, y in enumerate(columns[1:]):
-        label = derivative_label(k) + (f" = {expression}" if k == 0 else "")
-        axes.plot(x, _gaps(y), color=_colour(k), linestyle=LINESTYLES[k % 4], label=label)
-    for k, y in enumerate(reference or []):
-        if k:
-            axes.plot(
-                x,
-                _gaps(y),
-                color=_colour(k),
-                linestyle=(0, (2, 2)),
-                linewidth=2.5,
-                alpha=0.5,
-                label=derivative_label(k) + " symbolic",
-            )
-    for i, tangent in enumerate(tangents):
-        axes.plot(
-            x,
-            tangent(x),
-            color="0.35",
-            linewidth=1,
-            linestyle=LINESTYLES[(i + 1) % 4],
-            label=tangent.label,
+    check_ylim(ylim)
+    check_title(title)
+    x, curves, reference = _ordered_by_x(columns, reference)
+    curves, hidden = _hide_where_undefined(curves)
+    if panels is None:
+        panels = len(curves) - 1 >= PANELS_FROM_ORDER
+    figure, value_axes, error_axes = _make_axes(
+        width, height, dpi, len(curves) if panels else 1, reference is not None, interactive
+    )
+    latex = expression_latex(expression, parsed)
+    groups = [[k] for k in range(len(curves))] if panels else [list(range(len(curves)))]
+    x_range = _x_range(x, tangents, taylor)
+    for axes, orders in zip(value_axes, groups, strict=True):
+        limits = ylim if axes is value_axes[0] else None
+        _draw_orders(axes, x, curves, reference, orders, latex, limits)
+        axes.set_xlim(x_range)
+    top = value_axes[0]
+    _draw_taylor(top, taylor, x_range)
+    _draw_tangents(top, tangents, x_range, first_colour=len(groups[0]))
+    if hidden:
+        top.plot(
+            [], [], " ", label=f"derivatives hidden where ${derivative_symbol(0)}$ is undefined"
         )
-        axes.plot([tangent.x0], [tangent.f0], "o", color="0.15", markersize=5)
-    axes.axhline(0, color="0.2", linewidth=0.8)
-    axes.grid(True, alpha=0.3)
-    axes.set_ylabel("y")
-    axes.set_title(title if title is not None else f"f(x) = {expression} and its derivatives")
-    axes.legend(loc="best", fontsize="small")
-    _robust_ylim(axes, columns[1:])
+    top.set_title(
+        title if title is not None else _default_title(expression, latex, len(curves), bool(taylor))
+    )
+    for axes in value_axes:
+        _place_legend(figure, axes)
     if error_axes is not None:
-        _error_panel(error_axes, x, columns[2:], reference[1:])
-        error_axes.set_xlabel("x")
-    else:
-        axes.set_xlabel("x")
+        _error_panel(error_axes, x, curves[1:], reference[1:])
+    (error_axes or value_axes[-1]).set_xlabel("$x$")
     return figure
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def save_figure(figure, path: str, fmt: str, dpi: float) -> None:
-    """Render ``figure`` to ``path`` atomically (no partial image on failure)."""
+    """Render ``figure`` to ``path`` atomically (no partial image on failure), text as text."""
+    from matplotlib import rc_context
+
     from autodiffcli.writers import atomic_output
 
-    with atomic_output(path) as handle:
+    with rc_context(FONT_RC), atomic_output(path) as handle:
         figure.savefig(handle, format=fmt, dpi=dpi)
 
 
@@ -160,7 +320,10 @@ def check_display() -> None:
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        raise OutputError("--show needs a display (DISPLAY is not set); use -o FILE instead")
+        raise OutputError(
+            "{opt.show} needs a display (DISPLAY is not set); use {opt.output} FILE instead",
+            parameter="show",
+        )
 
 
 def show_figure() -> None:
@@ -170,46 +333,324 @@ def show_figure() -> None:
     plt.show()
 
 
-def terminal_plot(columns: list[np.ndarray], expression: str, title: str | None) -> str:
-    """The same curves drawn with characters (plotext), for ssh sessions and quick looks."""
+def terminal_plot(
+    columns: list[np.ndarray], expression: str, title: str | None, colour: bool | None = None
+) -> str:
+    """The same curves drawn with characters (plotext), for ssh sessions and quick looks.
+
+    Colour codes go only to a terminal (``colour`` None: whether stdout is one). Without
+    colour each curve gets its own marker character, named in the legend, so that f and
+    f' stay apart in a pipe or a file.
+    """
     import plotext
 
+    if colour is None:
+        colour = sys.stdout.isatty()
     plotext.clear_figure()
-    x = columns[0]
-    for k, y in enumerate(columns[1:]):
+    x, curves, _ = _ordered_by_x(columns, None)
+    curves, _ = _hide_where_undefined(curves)
+    for k, y in enumerate(curves):
         finite = np.isfinite(y)
-        plotext.plot(
-            x[finite].tolist(),
-            y[finite].tolist(),
-            label=derivative_label(k).strip("$"),
-            marker="braille",
-        )
+        marker = "braille" if colour else TERMINAL_MARKERS[k % len(TERMINAL_MARKERS)]
+        name = derivative_symbol(k).replace("^{(", "^(").replace(")}", ")")
+        plotext.plot(x[finite].tolist(), y[finite].tolist(), label=f"{name}(x)", marker=marker)
     plotext.title(title if title is not None else f"f(x) = {expression}")
     plotext.xlabel("x")
     drawing = plotext.build()
-    # Colour codes only for a terminal: a pipe or file gets plain characters.
-    return drawing if sys.stdout.isatty() else plotext.uncolorize(drawing)
+    return drawing if colour else plotext.uncolorize(drawing)
+
+
+# ----- Data -----
+
+
+def _ordered_by_x(columns, reference):
+    """x increasing (``--input`` may give any order), so that lines join neighbours only."""
+    x = np.asarray(columns[0])
+    curves = [np.asarray(c) for c in columns[1:]]
+    if x.size > 1 and np.any(np.diff(x) < 0):
+        order = np.argsort(x, kind="stable")
+        x, curves = x[order], [c[order] for c in curves]
+        if reference is not None:
+            reference = [np.asarray(r)[order] for r in reference]
+    return x, curves, reference
+
+
+def _hide_where_undefined(curves: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Derivatives as NaN where f is not finite: autograd's value there is not a derivative
+    of anything drawn. Returns the curves and how many derivative points were hidden."""
+    undefined = ~np.isfinite(curves[0])
+    if not undefined.any() or len(curves) == 1:
+        return curves, 0
+    hidden = sum(int(np.count_nonzero(np.isfinite(y[undefined]))) for y in curves[1:])
+    return [curves[0]] + [np.where(undefined, np.nan, y) for y in curves[1:]], hidden
+
+
+def curve_range(y: np.ndarray) -> tuple[float, float] | None:
+    """The y range that shows a curve: all of it, or its middle when poles stretch it."""
+    finite = y[np.isfinite(y)]
+    if finite.size == 0:
+        return None
+    low, high = np.percentile(finite, [TAIL_PERCENT, 100 - TAIL_PERCENT])
+    robust = high - low
+    if robust > 0 and finite.max() - finite.min() > OUTLIER_RATIO * robust:
+        margin = 0.15 * robust
+        return float(low - margin), float(high + margin)
+    return float(finite.min()), float(finite.max())
+
+
+def _fitted_range(curves: list[np.ndarray]) -> tuple[float, float]:
+    """f's range, widened by each derivative only as far as f stays readable, plus margins."""
+    ranges = [r for r in map(curve_range, curves) if r is not None]
+    if not ranges:
+        return -1.0, 1.0
+    low, high = ranges[0]
+    for other_low, other_high in ranges[1:]:
+        wider = min(low, other_low), max(high, other_high)
+        if wider[1] - wider[0] <= FIT_RATIO * max(high - low, 1e-300):
+            low, high = wider
+    low, high = np.clip([low, high], -LARGEST_LIMIT, LARGEST_LIMIT).tolist()
+    span = high - low
+    if span <= 0:
+        pad = max(abs(low) * 0.1, 1.0)
+        return low - pad, high + pad
+    return low - 0.05 * span, high + 0.05 * span
+
+
+def break_jumps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y with a NaN inserted wherever y jumps across a pole or a jump.
+
+    Between two points where |y| does not fall towards the gap from either side (a curve
+    crossing zero falls towards it), the line breaks when y changes sign by over
+    JUMP_FRACTION of the curve's robust range (tan, 1/x), or when both points lie beyond
+    that range on the same side and |y| at least doubles towards the gap from each side,
+    as it does next to a pole and not at a sampled smooth peak (1/x^2, tan').
+    """
+    finite = y[np.isfinite(y)]
+    if finite.size < 2:
+        return x, y
+    low, high = np.percentile(finite, [TAIL_PERCENT, 100 - TAIL_PERCENT])
+    span = high - low
+    if span <= 0:
+        return x, y
+    a, b = y[:-1], y[1:]
+    before = np.abs(np.concatenate([[np.nan], y[:-2]]))
+    after = np.abs(np.concatenate([y[2:], [np.nan]]))
+    with np.errstate(invalid="ignore"):
+        rising = ~(before > np.abs(a)) & ~(after > np.abs(b))
+        crossing = (np.sign(a) * np.sign(b) < 0) & (np.abs(b - a) > JUMP_FRACTION * span)
+        beyond = (np.minimum(a, b) > high) | (np.maximum(a, b) < low)
+        exploding = (np.abs(a) > 2 * before) & (np.abs(b) > 2 * after)
+    where = np.flatnonzero(rising & crossing | beyond & exploding) + 1
+    if where.size == 0:
+        return x, y
+    middle = (x[where - 1] + x[where]) / 2
+    return np.insert(x, where, middle), np.insert(y, where, np.nan)
+
+
+def _x_range(x, tangents, taylor) -> tuple[float, float]:
+    """The data's x range, stretched to include the points of tangents and series."""
+    points = [float(x.min()), float(x.max())] if x.size else [-1.0, 1.0]
+    points += [t.x0 for t in tangents if math.isfinite(t.x0)]
+    points += [s.x0 for s in taylor if math.isfinite(s.x0)]
+    low, high = min(points), max(points)
+    return (low - 0.5, high + 0.5) if low == high else (low, high)
+
+
+# ----- Drawing -----
+
+
+def _make_axes(width, height, dpi, count, with_errors, interactive):
+    """The figure, its value axes (one per panel, sharing x) and the |error| axes or None."""
+    if interactive:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    else:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        FigureCanvasAgg(figure)  # a renderer to measure the legend with
+    ratios = [3] * count + ([max(count, 1)] if with_errors else [])
+    axes = figure.subplots(len(ratios), 1, sharex=True, height_ratios=ratios, squeeze=False)
+    axes = list(axes[:, 0])
+    return figure, axes[:count], (axes[count] if with_errors else None)
+
+
+def _draw_orders(axes, x, curves, reference, orders, latex, ylim) -> None:
+    """One axes: the curves of ``orders`` (and their references), y limits, labels, grid."""
+    _draw_curves(axes, x, curves, orders, latex, single=len(orders) == 1)
+    if reference is not None:
+        _draw_reference(axes, x, reference, orders)
+    axes.set_ylim(ylim or _fitted_range([curves[k] for k in orders]))
+    axes.set_ylabel(", ".join(derivative_label(k) for k in orders))
+    axes.axhline(0, color="0.2", linewidth=0.8, zorder=0)
+    axes.grid(True, alpha=0.3)
+
+
+def _draw_curves(axes, x, curves, orders, latex, *, single):
+    for k in orders:
+        label = derivative_label(k)
+        if k == 0 and latex and not single and len(latex) <= LEGEND_EXPRESSION_CHARS:
+            label = f"$f(x) = {latex}$"
+        xs, ys = break_jumps(x, curves[k])
+        axes.plot(xs, ys, color=_colour(k), linestyle=LINESTYLES[k % 4], label=label)
+
+
+def _draw_reference(axes, x, reference, orders):
+    for k in orders:
+        if k:
+            axes.plot(
+                *break_jumps(x, reference[k]),
+                color=_colour(k),
+                linestyle=(0, (2, 2)),
+                linewidth=2.5,
+                alpha=0.5,
+                label=derivative_label(k) + " symbolic",
+            )
+
+
+def _draw_tangents(axes, tangents, x_range, first_colour):
+    for i, tangent in enumerate(tangents):
+        colour = _colour(first_colour + i)
+        if not (math.isfinite(tangent.f0) and math.isfinite(tangent.slope)):
+            axes.plot([], [], " ", label=f"no tangent at ${clean_number(tangent.x0)}$")
+            continue
+        xs, ys = tangent.segment(*x_range)
+        axes.plot(xs, ys, color=colour, linewidth=1.5, label=tangent.label, scalex=False)
+        axes.plot([tangent.x0], [tangent.f0], "o", color=colour, markersize=5, zorder=3)
+
+
+def _draw_taylor(axes, taylor, x_range):
+    """T_1..T_K of each series, each only over its stretch around x0 inside the y limits."""
+    if not taylor:
+        return
+    from matplotlib import colormaps
+
+    shades = colormaps["plasma"]
+    grid = np.linspace(*x_range, SMOOTH_POINTS)
+    limits = axes.get_ylim()
+    for series in taylor:
+        where = "" if len(taylor) == 1 else f" at ${clean_number(series.x0)}$"
+        for degree in range(1, series.degree + 1):
+            y = series(grid, degree)
+            keep = _stretch_inside(grid, y, series.x0, limits)
+            axes.plot(
+                grid[keep],
+                y[keep],
+                color=shades(0.8 * (degree - 1) / max(series.degree - 1, 1)),
+                linestyle=(0, (5, 2)),
+                linewidth=1.2,
+                label=f"$T_{{{degree}}}(x)${where}",
+            )
+        axes.plot([series.x0], [series.coefficients[0]], "o", color="0.15", markersize=4)
+
+
+def _stretch_inside(grid, y, x0, limits) -> np.ndarray:
+    """Mask of the run of grid points around x0 where y is inside ``limits``, plus one point
+    beyond each end so that the line leaves through the frame rather than stopping short."""
+    low, high = limits
+    with np.errstate(invalid="ignore"):
+        inside = (y >= low) & (y <= high)
+    start = int(np.argmin(np.abs(grid - x0)))
+    keep = np.zeros_like(inside)
+    if not inside[start]:
+        return keep
+    outside = np.flatnonzero(~inside)
+    left = outside[outside < start]
+    right = outside[outside > start]
+    first = left[-1] if left.size else 0
+    last = right[0] if right.size else grid.size - 1
+    keep[first : last + 1] = True
+    return keep & np.isfinite(y)
+
+
+def _default_title(expression: str, latex: str | None, count: int, taylor: bool) -> str:
+    name = f"$f(x) = {latex}$" if latex else "f(x) = " + expression.replace("$", r"\$")
+    if taylor:
+        return name + " and its Taylor polynomials"
+    return name + (" and its derivatives" if count > 1 else "")
+
+
+def _place_legend(figure, axes) -> None:
+    """The legend (when there are two entries or more) where it covers the fewest data
+    points, or outside the axes when every place inside covers over LEGEND_MAX_COVER."""
+    handles, labels = axes.get_legend_handles_labels()
+    if len(handles) < 2:
+        return
+    font = "small" if figure.get_figwidth() >= SMALL_FIGURE_INCHES else "x-small"
+    if not hasattr(figure.canvas, "get_renderer"):  # a window backend that cannot measure
+        axes.legend(fontsize=font, loc="best")
+        return
+    legend = axes.legend(fontsize=font, loc="upper right")
+    points = _points_in_axes(axes)
+    width, height, share = _legend_size(figure, axes, legend)
+    boxes = _legend_boxes(width, height)  # in order of preference where they tie
+    cover, _, loc = min((_cover(points, box), i, loc) for i, (loc, box) in enumerate(boxes))
+    legend.remove()
+    if points.shape[0] and cover / points.shape[0] > LEGEND_MAX_COVER:
+        # Below the figure, in as many columns as fit side by side across it.
+        columns = max(1, min(len(handles), int(0.95 / share)))
+        figure.legend(handles, labels, fontsize=font, loc="outside lower center", ncols=columns)
+    else:
+        axes.legend(fontsize=font, loc=loc)
+
+
+def _legend_size(figure, axes, legend) -> tuple[float, float, float]:
+    """The legend's width and height as fractions of the axes (before layout: a bit more),
+    and its width as a fraction of the figure's."""
+    renderer = figure.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    frame = axes.get_window_extent(renderer)
+    slack = 1.15  # constrained layout shrinks the axes for titles and labels afterwards
+    spacing = legend.columnspacing * legend.get_texts()[0].get_fontsize() * figure.dpi / 72
+    share = (box.width + spacing) / figure.bbox.width  # a column's share, with the gap after it
+    return slack * box.width / frame.width, slack * box.height / frame.height, share
+
+
+def _legend_boxes(width: float, height: float) -> list[tuple[str, tuple[float, ...]]]:
+    """Candidate places, upper corners first: (loc name, (x0, y0, x1, y1) in axes fractions)."""
+    pad = 0.02
+    xs = {"right": 1 - pad - width, "left": pad, "center": (1 - width) / 2}
+    ys = {"upper": 1 - pad - height, "lower": pad, "center": (1 - height) / 2}
+    boxes = []
+    for vertical, y0 in ys.items():
+        for horizontal, x0 in xs.items():
+            name = "center" if vertical == horizontal == "center" else f"{vertical} {horizontal}"
+            boxes.append((name, (x0, y0, x0 + width, y0 + height)))
+    return boxes
+
+
+def _points_in_axes(axes) -> np.ndarray:
+    """Every drawn point (and midpoints of long steps) in axes fractions, inside the frame."""
+    transform = axes.transLimits
+    chunks = []
+    for line in axes.get_lines():
+        xy = np.column_stack(line.get_data()).astype(float)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if xy.shape[0]:
+            chunks.append(transform.transform(xy))
+    if not chunks:
+        return np.empty((0, 2))
+    points = np.concatenate(chunks)
+    inside = (points >= 0).all(axis=1) & (points <= 1).all(axis=1)
+    return points[inside]
+
+
+def _cover(points: np.ndarray, box: tuple[float, ...]) -> int:
+    x0, y0, x1, y1 = box
+    return int(
+        np.count_nonzero(
+            (points[:, 0] >= x0)
+            & (points[:, 0] <= x1)
+            & (points[:, 1] >= y0)
+            & (points[:, 1] <= y1)
+        )
+    )
 
 
 def _colour(k: int) -> str:
     return PALETTE[k % len(PALETTE)]
-
-
-def _gaps(y: np.ndarray) -> np.ndarray:
-    """NaN where y is not finite: matplotlib leaves a gap there instead of a spike."""
-    return np.where(np.isfinite(y), y, np.nan)
-
-
-def _robust_ylim(axes, curves: list[np.ndarray]) -> None:
-    values = np.concatenate([y[np.isfinite(y)] for y in curves])
-    if values.size == 0:
-        return
-    low, high = np.percentile(values, [1, 99])
-    full = values.max() - values.min()
-    robust = high - low
-    if robust > 0 and full > 10 * robust:
-        margin = 0.15 * robust
-        axes.set_ylim(low - margin, high + margin)
 
 
 def _error_panel(axes, x, derivatives, reference) -> None:

@@ -429,14 +429,8 @@ def check_figure(request: FigureRequest) -> None:
         check_finite_point("tangent_at", x0)
     for x0 in request.taylor_at or ():
         check_finite_point("taylor_at", x0)
-    if request.ylim is not None:
-        low, high = request.ylim
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise OptionError(
-                f"{{opt.ylim}} needs two finite numbers LO < HI, got {low} {high}",
-                parameter="ylim",
-                value=request.ylim,
-            )
+    plotting.check_ylim(request.ylim)
+    plotting.check_title(request.title)
 
 
 def draw(job: Job, request: FigureRequest) -> DrawnFigure:
@@ -473,7 +467,7 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
         tangents=tuple(
             plotting.Tangent(*row) for row in tangents(job, list(request.tangent_at or ()))
         ),
-        taylor=tuple(_taylor_polynomials(job, request.taylor_at or ())),
+        taylor=taylor_polynomials(job, list(request.taylor_at or ())),
         reference=_symbolic_columns(job, columns[0]) if request.reference else None,
         ylim=request.ylim,
         panels=request.panels,
@@ -486,10 +480,15 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
     return DrawnFigure(None, names, counts)
 
 
-def _taylor_polynomials(job: Job, points: tuple[float, ...]) -> Iterator:
-    """(x0, coefficients) for each point: the series plot --taylor-at draws."""
+def taylor_polynomials(job: Job, points: list[float]) -> list:
+    """plot --taylor-at: the Taylor series of f at each point, up to the job's order."""
+    from autodiffcli import plotting
+
+    series = []
     for x0 in points:
-        yield x0, taylor_series(job, x0)["coefficient"]
+        derivatives = taylor_series(job, x0)["derivative"]
+        series.append(plotting.TaylorSeries.from_derivatives(x0, derivatives.tolist()))
+    return series
 
 
 def _symbolic_columns(job: Job, xs) -> list:
