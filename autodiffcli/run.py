@@ -456,8 +456,9 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
     if request.terminal:
         text = plotting.terminal_plot(columns, job.expression.text, request.title)
         return DrawnFigure(text, names, counts)
+    # With Taylor polynomials the picture is f and its series: derivative curves would crowd it.
     figure = plotting.plot_figure(
-        columns,
+        columns[:2] if request.taylor_at else columns,
         job.expression.text,
         parsed=job.expression,
         title=request.title,

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Regenerate the README's gallery: bash docs/make_gallery.sh (after `pip install .`).
-# gallery.py draws each figure through the library; the comment above each call in it gives
-# the equivalent `autodiff plot` command line.
+# Regenerate the README's gallery with the CLI itself: bash docs/make_gallery.sh (after
+# `pip install .`). Each line is the command a user would type.
 set -euo pipefail
 cd "$(dirname "$0")"
-python gallery.py .
+plot() { autodiff plot "$@" --dpi 100 --quiet; }
+plot 'sin(x)' -o sin.png
+plot 'x**3 - 1/x' --start 0.2 --stop 2 --tangent-at 0.5 --tangent-at 1.5 -o tangent.png
+plot 'tan(x)' -o tan.png
+plot '1/x' --num 1000 -o reciprocal.png
+plot 'log(x)' --start -2 --stop 5 -o log_gaps.png
+plot 'sin(x)' --order 4 --panels -o sin_order4_panels.png
+plot 'sin(x)' --order 7 --start -7 --stop 7 --taylor-at 0 --ylim -2 2 -o sin_taylor.png
+plot 'sin(x)' --tangent-at -2 --tangent-at 0 --tangent-at 2 --width 4 --height 3 -o sin_small.png
+autodiff explain 'log(x^2)*sin(x) + 1/x' --trace 1 --graph explain_graph.png > /dev/null
