@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
+import keyword
 import math
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from autodiffcli import series
 from autodiffcli.errors import ExpressionError
 
 MAX_LENGTH = 10_000
@@ -52,22 +56,147 @@ class Op:
         return f"Op({self.name!r}, arity={self.arity})"
 
 
+# sinc: below this |x| a Taylor polynomial of this many terms (order 10 within 1e-13).
+_SINC_SERIES_BELOW = 1.5
+_SINC_TERMS = 32
+
+
 def _pow(t, a, b):
-    """A constant exponent goes to torch as a Python number: torch's backward then treats
-    exponent 0 exactly, so the 3rd derivative of x**2 is 0 at x = 0, not 0 * inf = NaN."""
+    """a**b. A constant exponent goes to torch as a Python number (torch's backward then
+    treats exponent 0 exactly: the 3rd derivative of x**2 at 0 is 0, not 0 * inf). An
+    x-dependent exponent is exp(b*log(a)) where a > 0, since torch's rule masks exponent == 0
+    and is wrong from order 2 at integer exponents; its value is torch.pow's (2**3 is 8)."""
     if b.dim() == 0 and not b.requires_grad:
         return t.pow(a, b.item())
-    return t.pow(a, b)
+    direct = t.pow(a, b)  # a <= 0: defined only at integer b, where d/db (log a) is NaN
+    positive = a > 0
+    smooth = t.exp(b * t.log(t.where(positive, a, t.ones_like(a))))  # double where: no NaN
+    return t.where(positive, _with_value(t, smooth, direct), direct)
+
+
+def _with_value(t, smooth, exact):
+    """``smooth``'s derivatives with ``exact``'s value (where both are finite)."""
+    correction = (exact - smooth).detach()
+    return smooth + t.where(t.isfinite(correction), correction, t.zeros_like(correction))
 
 
 def _cbrt(t, a):
-    # The real cube root, defined for negative a (a ** (1/3) is NaN there).
-    return t.sign(a) * t.abs(a) ** (1.0 / 3.0)
+    # Odd, by where: f'(0) is +inf, not sign(0)*inf = NaN. Our own rule f' = 1/(3 f**2) on the
+    # Newton-refined root: m**(1/3) carries the rounded exponent (1e-14 off at 1e300), and its
+    # chain g * y * m**(-2/3) underflows at 1e-300 where 1/(3 y**2) does not.
+    negative = a < 0
+    m = t.where(negative, -a, a)
+    y = _cube_root(t).apply(m)
+    return t.where(negative, -y, y)
+
+
+@functools.cache
+def _cube_root(t):
+    """The autograd function cbrt(m) for m >= 0 (built on first use: torch loads lazily)."""
+
+    class CubeRoot(t.autograd.Function):
+        @staticmethod
+        def forward(ctx, m):
+            y = m ** (1.0 / 3.0)
+            refined = y + y * ((m / y / y / y) - 1) / 3  # one Newton step
+            y = t.where((m == 0) | t.isinf(m), y, refined)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad / (3 * y * y)
+
+    return CubeRoot
+
+
+def _tanh(t, a):
+    # Odd, derivatives from (1 - e)/(1 + e), e = exp(-2|a|), value from tanh: torch's rule
+    # 1 - tanh**2 cancels for large |a| (tanh'(7) off by 1e-11, tanh'(20) = 0, truly 1.7e-17).
+    negative = a < 0
+    m = t.where(negative, -a, a)
+    e = t.exp(-2 * m)
+    y = _with_value(t, (1 - e) / (1 + e), t.tanh(m))
+    return t.where(negative, -y, y)
+
+
+def _expm1(t, a):
+    # Derivatives from exp(a) - 1, value from expm1: torch's rule expm1 + 1 loses e^a for
+    # a < -37 (expm1'(-40) = 0; the truth is 4.2e-18).
+    return _with_value(t, t.exp(a) - 1, t.expm1(a))
+
+
+def _atan(t, a):
+    # Beyond |a| = 1, sign(a)*pi/2 - atan(1/a): torch's rule 1/(1 + a**2) overflows in the
+    # higher derivatives (atan''(1e100) = 0; the truth is -2e-300).
+    big = a.abs() > 1
+    inverse = 1 / t.where(big, a, t.ones_like(a))
+    outer = t.sign(a) * (math.pi / 2) - t.atan(inverse)
+    inner = t.atan(t.where(big, t.zeros_like(a), a))
+    return _with_value(t, t.where(big, outer, inner), t.atan(a))
+
+
+def _asinh(t, a):
+    # Odd; beyond |a| = 1, log(m) + log1p(sqrt(1 + (1/m)**2)): torch's rule 1/sqrt(1 + a**2)
+    # overflows in the higher derivatives (asinh's 3rd at 1e100 has the wrong sign).
+    negative = a < 0
+    m = t.where(negative, -a, a)
+    big = m > 1
+    safe = t.where(big, m, t.ones_like(m))
+    outer = t.log(safe) + t.log1p(t.sqrt(1 + (1 / safe) ** 2))
+    y = t.where(big, outer, t.asinh(t.where(big, t.zeros_like(m), m)))
+    y = _with_value(t, y, t.asinh(m))
+    return t.where(negative, -y, y)
+
+
+def _acosh(t, a):
+    # Beyond a = 2, log(a) + log1p(sqrt(1 - (1/a)**2)): torch's rule 1/sqrt(a**2 - 1)
+    # overflows in the higher derivatives (acosh's 3rd at 1e100 has the wrong sign).
+    big = a > 2
+    safe = t.where(big, a, 2 * t.ones_like(a))
+    outer = t.log(safe) + t.log1p(t.sqrt(1 - (1 / safe) ** 2))
+    y = t.where(big, outer, t.acosh(t.where(big, 2 * t.ones_like(a), a)))
+    return _with_value(t, y, t.acosh(a))
 
 
 def _softplus(t, a):
-    # logaddexp(a, 0) is exact for large a, where F.softplus switches to a linear branch.
-    return t.logaddexp(a, t.zeros_like(a))
+    # Split by sign so that both branches stay analytic and derivatives follow e^a on the
+    # left (logaddexp's backward gives NaN at a = -800 from order 2).
+    negative = a < 0
+    left = t.log1p(t.exp(t.where(negative, a, t.zeros_like(a))))
+    right_a = t.where(negative, t.zeros_like(a), a)
+    right = right_a + t.log1p(t.exp(-right_a))
+    return t.where(negative, left, right)
+
+
+def _sigmoid(t, a):
+    # Split by sign: torch's rule y*(1 - y) is 0 once y rounds to 1 (sigmoid'(40) = 4.2e-18).
+    negative = a < 0
+    left_exp = t.exp(t.where(negative, a, t.zeros_like(a)))
+    right_exp = t.exp(-t.where(negative, t.zeros_like(a), a))
+    return t.where(negative, left_exp / (1 + left_exp), 1 / (1 + right_exp))
+
+
+def _sinc(t, a):
+    # Near 0, a Taylor polynomial in (pi a)**2: sin(pi a)/(pi a) cancels catastrophically in
+    # its derivatives there (torch's sinc gives f'' = 0 at 1e-12 and NaN at 0).
+    small = a.abs() < _SINC_SERIES_BELOW
+    near = t.where(small, a, t.zeros_like(a))
+    far = t.where(small, t.ones_like(a), a)
+    u = (math.pi * near) ** 2
+    taylor = t.zeros_like(u)
+    for n in range(_SINC_TERMS, -1, -1):
+        taylor = taylor * u + (-1) ** n / math.factorial(2 * n + 1)
+    return t.where(small, taylor, t.sin(math.pi * far) / (math.pi * far))
+
+
+def _cfunction(name: str):
+    """sympy's log1p or expm1: log(1 + u) absorbs a tiny u at any fixed precision, so the
+    reference would agree with itself on 0 where softplus(-400) is e^-400."""
+    from sympy.codegen import cfunctions
+
+    return getattr(cfunctions, name)
 
 
 def _relu_sympy(s, a):
@@ -76,74 +205,300 @@ def _relu_sympy(s, a):
 
 # ----- Operators -----
 _OPERATORS = [
-    Op("add", 2, lambda t, a, b: a + b, lambda s, a, b: a + b, "({0} + {1})"),
-    Op("sub", 2, lambda t, a, b: a - b, lambda s, a, b: a - b, "({0} - {1})"),
-    Op("mul", 2, lambda t, a, b: a * b, lambda s, a, b: a * b, "({0} * {1})"),
-    Op("div", 2, lambda t, a, b: a / b, lambda s, a, b: a / b, "({0} / {1})"),
-    Op("neg", 1, lambda t, a: -a, lambda s, a: -a, "(-{0})"),
-    Op("pos", 1, lambda t, a: a, lambda s, a: a, "(+{0})"),
+    Op(
+        "add",
+        2,
+        lambda t, a, b: a + b,
+        lambda s, a, b: a + b,
+        "({0} + {1})",
+        taylor=series.add,
+        latex=r"{0} + {1}",
+    ),
+    Op(
+        "sub",
+        2,
+        lambda t, a, b: a - b,
+        lambda s, a, b: a - b,
+        "({0} - {1})",
+        taylor=series.sub,
+        latex=r"{0} - {1}",
+    ),
+    Op(
+        "mul",
+        2,
+        lambda t, a, b: a * b,
+        lambda s, a, b: a * b,
+        "({0} * {1})",
+        taylor=series.mul,
+        latex=r"{0} {1}",
+    ),
+    Op(
+        "div",
+        2,
+        lambda t, a, b: a / b,
+        lambda s, a, b: a / b,
+        "({0} / {1})",
+        taylor=series.div,
+        latex=r"\frac{{{0}}}{{{1}}}",
+    ),
+    Op("neg", 1, lambda t, a: -a, lambda s, a: -a, "(-{0})", taylor=series.neg, latex=r"-{0}"),
+    Op("pos", 1, lambda t, a: a, lambda s, a: a, "(+{0})", taylor=series.pos, latex=r"+{0}"),
 ]
 
 # ----- Functions -----
 _FUNCTIONS = [
-    Op("sin", 1, lambda t, a: t.sin(a), lambda s, a: s.sin(a), "torch.sin({0})"),
-    Op("cos", 1, lambda t, a: t.cos(a), lambda s, a: s.cos(a), "torch.cos({0})"),
-    Op("tan", 1, lambda t, a: t.tan(a), lambda s, a: s.tan(a), "torch.tan({0})"),
-    Op("asin", 1, lambda t, a: t.asin(a), lambda s, a: s.asin(a), "torch.asin({0})"),
-    Op("acos", 1, lambda t, a: t.acos(a), lambda s, a: s.acos(a), "torch.acos({0})"),
-    Op("atan", 1, lambda t, a: t.atan(a), lambda s, a: s.atan(a), "torch.atan({0})"),
-    Op("sinh", 1, lambda t, a: t.sinh(a), lambda s, a: s.sinh(a), "torch.sinh({0})"),
-    Op("cosh", 1, lambda t, a: t.cosh(a), lambda s, a: s.cosh(a), "torch.cosh({0})"),
-    Op("tanh", 1, lambda t, a: t.tanh(a), lambda s, a: s.tanh(a), "torch.tanh({0})"),
-    Op("asinh", 1, lambda t, a: t.asinh(a), lambda s, a: s.asinh(a), "torch.asinh({0})"),
-    Op("acosh", 1, lambda t, a: t.acosh(a), lambda s, a: s.acosh(a), "torch.acosh({0})"),
-    Op("atanh", 1, lambda t, a: t.atanh(a), lambda s, a: s.atanh(a), "torch.atanh({0})"),
-    Op("exp", 1, lambda t, a: t.exp(a), lambda s, a: s.exp(a), "torch.exp({0})"),
-    Op("expm1", 1, lambda t, a: t.expm1(a), lambda s, a: s.exp(a) - 1, "torch.expm1({0})"),
-    Op("log", 1, lambda t, a: t.log(a), lambda s, a: s.log(a), "torch.log({0})"),
-    Op("log1p", 1, lambda t, a: t.log1p(a), lambda s, a: s.log(1 + a), "torch.log1p({0})"),
-    Op("log2", 1, lambda t, a: t.log2(a), lambda s, a: s.log(a, 2), "torch.log2({0})"),
-    Op("log10", 1, lambda t, a: t.log10(a), lambda s, a: s.log(a, 10), "torch.log10({0})"),
-    Op("sqrt", 1, lambda t, a: t.sqrt(a), lambda s, a: s.sqrt(a), "torch.sqrt({0})"),
+    Op(
+        "sin",
+        1,
+        lambda t, a: t.sin(a),
+        lambda s, a: s.sin(a),
+        "torch.sin({0})",
+        taylor=series.sin,
+        latex=r"\sin({0})",
+    ),
+    Op(
+        "cos",
+        1,
+        lambda t, a: t.cos(a),
+        lambda s, a: s.cos(a),
+        "torch.cos({0})",
+        taylor=series.cos,
+        latex=r"\cos({0})",
+    ),
+    Op(
+        "tan",
+        1,
+        lambda t, a: t.tan(a),
+        lambda s, a: s.tan(a),
+        "torch.tan({0})",
+        taylor=series.tan,
+        latex=r"\tan({0})",
+    ),
+    Op(
+        "asin",
+        1,
+        lambda t, a: t.asin(a),
+        lambda s, a: s.asin(a),
+        "torch.asin({0})",
+        taylor=series.asin,
+        latex=r"\arcsin({0})",
+    ),
+    Op(
+        "acos",
+        1,
+        lambda t, a: t.acos(a),
+        lambda s, a: s.acos(a),
+        "torch.acos({0})",
+        taylor=series.acos,
+        latex=r"\arccos({0})",
+    ),
+    Op(
+        "atan",
+        1,
+        _atan,
+        lambda s, a: s.atan(a),
+        "torch.atan({0})",
+        taylor=series.atan,
+        latex=r"\arctan({0})",
+    ),
+    Op(
+        "sinh",
+        1,
+        lambda t, a: t.sinh(a),
+        lambda s, a: s.sinh(a),
+        "torch.sinh({0})",
+        taylor=series.sinh,
+        latex=r"\sinh({0})",
+    ),
+    Op(
+        "cosh",
+        1,
+        lambda t, a: t.cosh(a),
+        lambda s, a: s.cosh(a),
+        "torch.cosh({0})",
+        taylor=series.cosh,
+        latex=r"\cosh({0})",
+    ),
+    Op(
+        "tanh",
+        1,
+        _tanh,
+        lambda s, a: s.tanh(a),
+        "torch.tanh({0})",
+        taylor=series.tanh,
+        latex=r"\tanh({0})",
+    ),
+    Op(
+        "asinh",
+        1,
+        _asinh,
+        lambda s, a: s.asinh(a),
+        "torch.asinh({0})",
+        taylor=series.asinh,
+        latex=r"\operatorname{{arsinh}}({0})",
+    ),
+    Op(
+        "acosh",
+        1,
+        _acosh,
+        lambda s, a: s.acosh(a),
+        "torch.acosh({0})",
+        taylor=series.acosh,
+        latex=r"\operatorname{{arcosh}}({0})",
+    ),
+    Op(
+        "atanh",
+        1,
+        lambda t, a: t.atanh(a),
+        lambda s, a: s.atanh(a),
+        "torch.atanh({0})",
+        taylor=series.atanh,
+        latex=r"\operatorname{{artanh}}({0})",
+    ),
+    Op(
+        "exp",
+        1,
+        lambda t, a: t.exp(a),
+        lambda s, a: s.exp(a),
+        "torch.exp({0})",
+        taylor=series.exp,
+        latex=r"e^{{{0}}}",
+    ),
+    Op(
+        "expm1",
+        1,
+        _expm1,
+        lambda s, a: _cfunction("expm1")(a),
+        "torch.expm1({0})",
+        taylor=series.expm1,
+        latex=r"e^{{{0}}} - 1",
+    ),
+    Op(
+        "log",
+        1,
+        lambda t, a: t.log(a),
+        lambda s, a: s.log(a),
+        "torch.log({0})",
+        taylor=series.log,
+        latex=r"\ln({0})",
+    ),
+    Op(
+        "log1p",
+        1,
+        lambda t, a: t.log1p(a),
+        lambda s, a: _cfunction("log1p")(a),
+        "torch.log1p({0})",
+        taylor=series.log1p,
+        latex=r"\ln(1 + {0})",
+    ),
+    Op(
+        "log2",
+        1,
+        lambda t, a: t.log2(a),
+        lambda s, a: s.log(a, 2),
+        "torch.log2({0})",
+        taylor=series.log2,
+        latex=r"\log_{{2}}({0})",
+    ),
+    Op(
+        "log10",
+        1,
+        lambda t, a: t.log10(a),
+        lambda s, a: s.log(a, 10),
+        "torch.log10({0})",
+        taylor=series.log10,
+        latex=r"\log_{{10}}({0})",
+    ),
+    Op(
+        "sqrt",
+        1,
+        lambda t, a: t.sqrt(a),
+        lambda s, a: s.sqrt(a),
+        "torch.sqrt({0})",
+        taylor=series.sqrt,
+        latex=r"\sqrt{{{0}}}",
+    ),
     Op(
         "cbrt",
         1,
         _cbrt,
         lambda s, a: s.sign(a) * s.Abs(a) ** s.Rational(1, 3),
         "(torch.sign({0}) * torch.abs({0}) ** (1 / 3))",
+        taylor=series.cbrt,
+        latex=r"\sqrt[3]{{{0}}}",
     ),
-    Op("abs", 1, lambda t, a: t.abs(a), lambda s, a: s.Abs(a), "torch.abs({0})"),
-    Op("erf", 1, lambda t, a: t.special.erf(a), lambda s, a: s.erf(a), "torch.special.erf({0})"),
+    Op(
+        "abs",
+        1,
+        lambda t, a: t.abs(a),
+        lambda s, a: s.Abs(a),
+        "torch.abs({0})",
+        taylor=series.abs,
+        latex=r"\left|{0}\right|",
+    ),
+    Op(
+        "erf",
+        1,
+        lambda t, a: t.special.erf(a),
+        lambda s, a: s.erf(a),
+        "torch.special.erf({0})",
+        taylor=series.erf,
+        latex=r"\operatorname{{erf}}({0})",
+    ),
     Op(
         "erfc",
         1,
         lambda t, a: t.special.erfc(a),
         lambda s, a: s.erfc(a),
         "torch.special.erfc({0})",
+        taylor=series.erfc,
+        latex=r"\operatorname{{erfc}}({0})",
     ),
     Op(
         "sigmoid",
         1,
-        lambda t, a: t.sigmoid(a),
+        _sigmoid,
         lambda s, a: 1 / (1 + s.exp(-a)),
         "torch.sigmoid({0})",
+        taylor=series.sigmoid,
+        latex=r"\sigma({0})",
     ),
     Op(
         "softplus",
         1,
         _softplus,
-        lambda s, a: s.log(1 + s.exp(a)),
+        lambda s, a: _cfunction("log1p")(s.exp(a)),
         "torch.logaddexp({0}, torch.zeros_like({0}))",
+        taylor=series.softplus,
+        latex=r"\ln(1 + e^{{{0}}})",
     ),
-    Op("relu", 1, lambda t, a: t.relu(a), _relu_sympy, "torch.relu({0})"),
+    Op(
+        "relu",
+        1,
+        lambda t, a: t.relu(a),
+        _relu_sympy,
+        "torch.relu({0})",
+        taylor=series.relu,
+        latex=r"\max(0, {0})",
+    ),
     Op(
         "sinc",
         1,
-        lambda t, a: t.sinc(a),
+        _sinc,
         lambda s, a: s.sin(s.pi * a) / (s.pi * a),
         "torch.sinc({0})",
+        taylor=series.sinc,
+        latex=r"\operatorname{{sinc}}({0})",
     ),
-    Op("pow", 2, _pow, lambda s, a, b: a**b, "torch.pow({0}, {1})"),
+    Op(
+        "pow",
+        2,
+        _pow,
+        lambda s, a, b: a**b,
+        "torch.pow({0}, {1})",
+        taylor=series.pow,
+        latex=r"{0}^{{{1}}}",
+    ),
 ]
 
 FUNCTIONS: dict[str, Op] = {op.name: op for op in _FUNCTIONS}
@@ -216,7 +571,7 @@ def parse(text: str) -> Expression:
     """
     source = _check_text(text)
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = _parse_quietly(source)
     except SyntaxError as error:
         raise _syntax_error(text, source, error) from None
     except (MemoryError, RecursionError):
@@ -227,6 +582,14 @@ def parse(text: str) -> Expression:
         raise ExpressionError(f"cannot read a number in the expression: {error}") from None
     _check_size(tree)
     return Expression(text=text, nodes=tuple(_tape(tree.body, source)))
+
+
+def _parse_quietly(source: str) -> ast.Expression:
+    """ast.parse without Python's SyntaxWarnings ('invalid decimal literal' for '1if'): the
+    user gets our one-line error or nothing, never a warning about Python source."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source, mode="eval")
 
 
 def _check_text(text: str) -> str:
@@ -244,11 +607,16 @@ def _check_text(text: str) -> str:
         raise ExpressionError("expression is empty; try 'sin(x)'")
     if "\n" in text or "\r" in text:
         raise ExpressionError("expression must be on one line")
+    if "|" in text:
+        column = text.index("|") + 1
+        raise _pointing(
+            f"'|' at column {column} is not an operator; write abs(x) for |x|", text, column
+        )
     return text.replace("^", "**")
 
 
 def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError:
-    reason = (error.msg or "invalid syntax").split(" (")[0]
+    reason = (error.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
     if "Exceeds the limit" in reason:
         return ExpressionError(f"a number in the expression is too long: {reason}")
     offset = max(1, min(error.offset or 1, len(source) + 1))
@@ -256,19 +624,29 @@ def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError
     column = offset - source[: offset - 1].count("**") + text[: offset - 1].count("**")
     column = max(1, min(column, len(text) + 1))
     hint, hint_column = _implicit_multiplication_hint(text)
-    message = f"invalid syntax at column {column}: {reason}"
+    if not hint:
+        hint, hint_column = _missing_operator_hint(text)
     if hint:
-        column = hint_column
-        message = f"invalid syntax at column {column}: {hint}"
+        column, reason = hint_column, hint
+    return _pointing(f"invalid syntax at column {column}: {reason}", text, column)
+
+
+def _pointing(message: str, text: str, column: int) -> ExpressionError:
+    """The message, then the expression (or the part around ``column``) with a caret."""
     excerpt, caret = _excerpt(text, column)
     return ExpressionError(f"{message}\n  {excerpt}\n  {' ' * caret}^")
 
 
 def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
-    """At most ``width`` characters of ``text`` around ``column``, and the caret offset."""
+    """At most ``width`` characters of ``text`` around ``column``, and the caret offset.
+
+    Control characters are shown escaped ('\x1b'), so echoing the text cannot drive the
+    terminal; the caret still points at the character meant.
+    """
     begin = max(0, min(column - 1 - width // 2, len(text) - width))
-    excerpt = text[begin : begin + width]
-    caret = column - 1 - begin
+    shown = [_visible(char) for char in text[begin : begin + width]]
+    caret = sum(map(len, shown[: column - 1 - begin])) + max(0, column - 1 - begin - len(shown))
+    excerpt = "".join(shown)
     if begin > 0:
         excerpt, caret = "..." + excerpt, caret + 3
     if begin + width < len(text):
@@ -276,17 +654,90 @@ def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
     return excerpt, caret
 
 
-_IMPLICIT = re.compile(r"(?<![\w.])(\d+\.?\d*(?:[eE][+-]?\d+)?)([A-Za-z_]\w*|\()")
+def _visible(char: str) -> str:
+    return char if char.isprintable() else repr(char)[1:-1]
+
+
+def _shown(text: str, limit: int = 30) -> str:
+    """User text quoted in a message: control characters escaped, long text cut short."""
+    text = "".join(map(_visible, text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Possessive quantifiers: no backtracking, so a long run of digits is scanned once (linear).
+_IMPLICIT = re.compile(r"(?<![\w.])(\d++(?:\.\d*+)?+(?:[eE][+-]?\d++)?+)([A-Za-z_]\w*+|\()")
+_PREFIXED_INTEGER = re.compile(r"0[xX][0-9a-fA-F]|0[oO][0-7]|0[bB][01]")
 
 
 def _implicit_multiplication_hint(text: str) -> tuple[str, int]:
-    """('write 2*x ...', column of the missing '*') for '2x', '3sin(x)', '2(x+1)'."""
-    match = _IMPLICIT.search(text)
-    if not match:
+    """('write 2*x ...', column of the missing '*') for '2x', '3sin(x)', '2(x+1)'.
+
+    '0x1f', '0o17' and '0b101' are Python's integer literals, not 0 times a name.
+    """
+    for match in _IMPLICIT.finditer(text):
+        if _PREFIXED_INTEGER.match(text, match.start()):
+            continue
+        number, following = _shown(match.group(1)), _shown(match.group(2))
+        hint = f"write '{number}*{following}' instead of '{number}{following}' to multiply"
+        return hint, match.end(1) + 1
+    return "", 0
+
+
+_TOKEN = re.compile(
+    r"\s*+(?:(?P<number>0[xXoObB]\w++|\d++(?:\.\d*+)?+(?:[eE][+-]?\d++)?+|\.\d++"
+    r"(?:[eE][+-]?\d++)?+)|(?P<name>[A-Za-z_]\w*+)|(?P<other>\S))"
+)
+
+
+def _missing_operator_hint(text: str) -> tuple[str, int]:
+    """('expected an operator between ...', column) for 'sin x', '2 x', 'x x', '(x) x'.
+
+    Given only where inserting the operator gets Python's parser past that point, so the
+    hint never hides an earlier, different mistake.
+    """
+    pair = _juxtaposed(text)
+    if pair is None:
         return "", 0
-    number, following = match.groups()
-    hint = f"write '{number}*{following}' instead of '{number}{following}' to multiply"
-    return hint, match.end(1) + 1
+    left, right, column = pair
+    if not _parses_past(text[: column - 1] + "*" + text[column - 1 :], column):
+        return "", 0
+    left, right = _shown(left), _shown(right)
+    function = _ALIASES.get(left, left)
+    if function in FUNCTIONS:
+        fix = f"did you mean {function}({right})?"
+    elif left == ")":
+        fix = "write '*' to multiply"
+    else:
+        fix = f"did you mean {left}*{right}{'(...)' if right in FUNCTIONS else ''}?"
+    return f"expected an operator between '{left}' and '{right}'; {fix}", column
+
+
+def _juxtaposed(text: str) -> tuple[str, str, int] | None:
+    """The first operand followed by another with only spaces (or a ')') between them:
+    (left token, right token, column of the right one)."""
+    previous = None  # (token, whether a space follows it) for a token that ends an operand
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "other"
+        token = match.group(kind)
+        operand = kind != "other" and not keyword.iskeyword(token)
+        if operand and previous is not None and (previous[1] or previous[0] == ")"):
+            return previous[0], token, match.start(kind) + 1
+        if operand or token == ")":
+            previous = (token, text[match.end() : match.end() + 1].isspace())
+        else:
+            previous = None
+    return None
+
+
+def _parses_past(source: str, column: int) -> bool:
+    """Whether ``source`` parses, or fails only after ``column``."""
+    try:
+        _parse_quietly(source.replace("^", "**"))
+    except SyntaxError as error:
+        return (error.offset or 0) > column
+    except (ValueError, MemoryError, RecursionError):
+        return True
+    return True
 
 
 def _check_size(tree: ast.Expression) -> None:
@@ -365,15 +816,19 @@ def _leaf_or_op(node: ast.AST, args: tuple[int, ...], source: str) -> Node:
 
 def _check_call(node: ast.Call, source: str) -> None:
     if isinstance(node.func, ast.Constant):
-        number = _source_of(node.func, source)
+        number = _shown(_source_of(node.func, source))
         raise ExpressionError(f"a number cannot be called; write '{number}*(...)' to multiply")
+    if isinstance(node.func, (ast.BinOp, ast.UnaryOp, ast.Call)):
+        raise ExpressionError(
+            "expected an operator between ')' and '('; write '*' to multiply, as in (x+1)*(x-1)"
+        )
     if not isinstance(node.func, ast.Name):
         raise ExpressionError(_not_allowed(node.func))
     name = node.func.id
     if name not in FUNCTIONS:
         if name == VARIABLE or name in CONSTANTS:
             raise ExpressionError(f"'{name}' is not a function; write '{name}*(...)' to multiply")
-        raise ExpressionError(f"unknown function '{name}'{_suggestion(name, FUNCTIONS)}")
+        raise ExpressionError(f"unknown function '{_shown(name)}'{_suggestion(name, FUNCTIONS)}")
     if node.keywords:
         raise ExpressionError(f"{name}() takes no keyword arguments")
     if any(isinstance(arg, ast.Starred) for arg in node.args):
@@ -392,11 +847,23 @@ def _check_name(name: str) -> None:
         return
     if name in FUNCTIONS:
         raise ExpressionError(f"'{name}' is a function; call it as {name}(x)")
+    glued = _glued_call(name)
+    if glued:
+        raise ExpressionError(f"unknown name '{_shown(name)}' - did you mean {glued}?")
     known = {VARIABLE: None, **CONSTANTS, **FUNCTIONS}
     raise ExpressionError(
-        f"unknown name '{name}'{_suggestion(name, known)}; "
+        f"unknown name '{_shown(name)}'{_suggestion(name, known)}; "
         "the variable is 'x' and the constants are 'pi' and 'e'"
     )
+
+
+def _glued_call(name: str) -> str:
+    """'sin(x)' for 'sinx', 'log(2)' for 'ln2': a function name run into its argument."""
+    for written in sorted([*FUNCTIONS, *_ALIASES], key=len, reverse=True):
+        argument = name[len(written) :]
+        if name.startswith(written) and (argument in (VARIABLE, *CONSTANTS) or argument.isdigit()):
+            return f"{_ALIASES.get(written, written)}({argument})"
+    return ""
 
 
 def _check_constant(value: object) -> None:
@@ -418,7 +885,33 @@ def _source_of(node: ast.AST, source: str) -> str:
     return segment if segment else repr(getattr(node, "value", ""))
 
 
+# Names people type for our functions (other languages, textbooks).
+_ALIASES = {
+    "ln": "log",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "arcsinh": "asinh",
+    "arccosh": "acosh",
+    "arctanh": "atanh",
+    "arsinh": "asinh",
+    "arcosh": "acosh",
+    "artanh": "atanh",
+    "fabs": "abs",
+    "power": "pow",
+    "logistic": "sigmoid",
+    "expit": "sigmoid",
+}
+# 'sqr' is the square in Pascal and the square root in BASIC: say both.
+_SQUARE_OR_ROOT = {"sqr", "sq", "square"}
+
+
 def _suggestion(name: str, known) -> str:
+    if name.lower() in _SQUARE_OR_ROOT:
+        return " - for a square write (...)^2, for a square root sqrt(...)"
+    alias = _ALIASES.get(name.lower())
+    if alias in known:
+        return f" - did you mean '{alias}'?"
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f" - did you mean '{close[0]}'?" if close else ""
 
@@ -510,3 +1003,76 @@ def _constant_source(node: Node) -> str:
 
 def _as_tensor_source(code: str) -> str:
     return f"torch.tensor({code}, dtype=x.dtype)"
+
+
+# ----- LaTeX labels -----
+
+# Precedence of a LaTeX form, loosest first: a form binds as tightly as its number.
+_SUM, _SIGNED, _PRODUCT, _FRACTION, _POWER, _ATOM = range(1, 7)
+# op name -> (precedence of the result, least precedence each argument needs to go bare);
+# rows not listed are function calls: atoms whose arguments sit in their own parentheses.
+_LATEX_PRECEDENCE = {
+    "add": (_SUM, (_SUM, _PRODUCT)),
+    "sub": (_SUM, (_SUM, _PRODUCT)),
+    "mul": (_PRODUCT, (_SIGNED, _PRODUCT)),
+    "div": (_FRACTION, (0, 0)),
+    "neg": (_SIGNED, (_PRODUCT,)),
+    "pos": (_SIGNED, (_PRODUCT,)),
+    "pow": (_POWER, (_ATOM, 0)),
+    "exp": (_POWER, (0,)),
+    "expm1": (_SUM, (0,)),
+    "log1p": (_ATOM, (_PRODUCT,)),
+}
+# Inside a superscript a \frac would be unreadably small: e^{-x^{2}/2}, not e^{\frac{-x^{2}}{2}}.
+_INLINE_DIVISION = (_PRODUCT, (_SIGNED, _POWER), "{0}/{1}")
+_PLAIN_NUMBER = re.compile(r"\d+(\.\d+)?")
+_NAMED_FUNCTION = re.compile(r"\\(?!frac|sqrt|left|pi\b|sigma\b)[a-z]+")
+
+
+def latex(expression: Expression) -> str:
+    """The expression in matplotlib mathtext (no ``$``), with the fewest parentheses.
+
+    One fold over the tape with the ``latex`` column: each node yields ``(text, precedence)``
+    for display and for inline use (inside superscripts), and a parent wraps an argument in
+    parentheses only where the argument binds more loosely than its place needs.
+    """
+
+    def form(op: Op, args: list, inline: bool) -> tuple[str, int]:
+        precedence, bare = _LATEX_PRECEDENCE.get(op.name, (_ATOM, (0,) * op.arity))
+        template = op.latex
+        if inline and op.name == "div":
+            precedence, bare, template = _INLINE_DIVISION
+        raised = {i for i in range(op.arity) if "^{{{" + str(i) + "}}}" in template}
+        texts = []
+        for i, (arg, least) in enumerate(zip(args, bare, strict=True)):
+            text, tightness = arg[1] if inline or i in raised else arg[0]
+            if tightness < least:
+                text = rf"\left({text}\right)" if "\\frac" in text else f"({text})"
+            texts.append(text)
+        if op.name == "mul" and texts[1][:1] in set("0123456789."):
+            template = r"{0} \cdot {1}"  # 2 \cdot 3, x \cdot 2: juxtaposed digits would merge
+        elif op.name == "mul" and _NAMED_FUNCTION.match(texts[1]):
+            template = r"{0}\,{1}"  # mathtext, unlike LaTeX, puts no space before \sin
+        return template.format(*texts), precedence
+
+    def number(node: Node):
+        if node.label in CONSTANTS:
+            text = r"\pi" if node.label == "pi" else node.label
+        elif _PLAIN_NUMBER.fullmatch(node.label):
+            text = node.label
+        elif math.isinf(node.value):
+            text = r"\infty"
+        else:
+            mantissa, _, exponent = f"{node.value:.6g}".partition("e")
+            text = mantissa if not exponent else rf"{mantissa} \times 10^{{{int(exponent)}}}"
+        atom = (text, _ATOM if "times" not in text else _PRODUCT)
+        return atom, atom
+
+    atom = (VARIABLE, _ATOM)
+    forms = fold(
+        expression,
+        (atom, atom),
+        number,
+        lambda node, op, args: (form(op, args, False), form(op, args, True)),
+    )
+    return forms[-1][0][0]

@@ -1,0 +1,85 @@
+"""The Taylor engine through the CLI: --method, AUTODIFF_METHOD, high orders, --taylor-at."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from autodiffcli import expr, series, taylor
+from tests.conftest import invoke
+
+EXPRESSION = "log(x**2)*sin(x) + 1/x"
+
+
+def off_at_order_three(t, u):
+    w = series.sin(t, u)
+    w[3] *= 1.001
+    return w
+
+
+def test_derive_with_taylor_writes_what_the_engine_computes(tmp_path):
+    path = tmp_path / "out.csv"
+    args = ["--start", "0.5", "--stop", "5", "--num", "101", "-k", "10", "--method", "taylor"]
+    result = invoke("derive", EXPRESSION, *args, "-o", str(path))
+    assert result.exit_code == 0, result.stderr
+    table = pl.read_csv(path)
+    x = torch.tensor(table["x"].to_numpy())
+    expected = taylor.derivatives(expr.parse(EXPRESSION), x, 10)
+    assert table.columns[-1] == "d10f"
+    for name, column in zip(table.columns[1:], expected, strict=True):
+        np.testing.assert_allclose(table[name].to_numpy(), column.numpy(), rtol=1e-15)
+
+
+def test_taylor_allows_order_20():
+    result = invoke("derive", "sin(x)", "--num", "3", "-k", "20", "--method", "taylor", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].endswith(",d20f")
+
+
+def test_orders_past_the_taylor_limit_are_refused():
+    order = str(taylor.MAX_ORDER + 1)
+    result = invoke("derive", "sin(x)", "-k", order, "--method", "taylor")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and "--order" in result.stderr
+
+
+def test_reverse_above_its_cap_suggests_taylor():
+    result = invoke("derive", "sin(x)", "-k", "11", "--method", "reverse")
+    assert result.exit_code == 2
+    assert "--method" in result.stderr and "taylor" in result.stderr
+
+
+def test_method_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AUTODIFF_METHOD", "taylor")
+    result = invoke("derive", "sin(x)", "--num", "3", "-k", "15", "-q")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_check_passes_with_taylor_and_names_the_engine():
+    result = invoke("derive", "x*sin(x)", "-k", "4", "--method", "taylor", "--check", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "taylor" in result.stderr.lower()
+
+
+def test_check_fails_on_a_wrong_taylor_rule_at_its_order(monkeypatch):
+    wrong = dataclasses.replace(expr.OPS["sin"], taylor=off_at_order_three)
+    monkeypatch.setitem(expr.OPS, "sin", wrong)
+    result = invoke("derive", "sin(x)", "-k", "4", "--method", "taylor", "--check", "-q")
+    assert result.exit_code == 1
+    assert "--check failed: order 3" in result.stderr
+
+
+@pytest.mark.parametrize("x0", ["0", "1.5"])
+def test_derive_taylor_at_prints_the_coefficients(x0):
+    result = invoke("derive", "exp(x)", "--taylor-at", x0, "-k", "4", "--method", "taylor")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    column = lines[0].split(",").index("coefficient")
+    coefficients = [float(line.split(",")[column]) for line in lines[1:]]
+    expected = [math.exp(float(x0)) / math.factorial(k) for k in range(5)]
+    np.testing.assert_allclose(coefficients, expected, rtol=1e-15)
