@@ -519,7 +519,7 @@ class LessonRequest:
 
 def check_lesson(job: Job, request: LessonRequest) -> None:
     """Points, trace point and output paths of a lesson, before torch loads."""
-    from autodiffcli import writers
+    from autodiffcli import graphs, writers
 
     check_explain_points(job)
     if request.trace_at is not None:
@@ -528,18 +528,23 @@ def check_lesson(job: Job, request: LessonRequest) -> None:
         writers.check_output_path(request.dot, "dot")
     if request.graph is not None:
         writers.check_output_path(request.graph, "graph")
-        from autodiffcli import plotting
-
-        plotting.image_format(request.graph)
+        graphs.check_picture_path(request.graph)
 
 
 def lesson(job: Job, request: LessonRequest):
-    """The explain report for the job, with its trace, DOT file and graph picture."""
+    """The explain report for the job, with its trace, DOT file and graph picture.
+
+    On the default points (``move_undefined``), a point where f or f' is not finite moves to
+    a finite one nearby, and the lesson says which and why.
+    """
+    import functools
+
+    import torch
+
     from autodiffcli import core, writers
     from autodiffcli import explain as lessons
 
     device, dtype = target(job)
-    x = job.grid.points(0, len(job.grid), dtype, device)
     # The lesson builds autograd's nested graphs up to the order: refuse one too large first.
     try:
         core.on_deep_stack(core.graph_nodes, _function_of(job), job.order + 1, dtype, device)
@@ -551,12 +556,16 @@ def lesson(job: Job, request: LessonRequest):
             parameter="order",
             value=job.order,
         ) from None
-    report = core.on_deep_stack(lessons.explain, job.expression, x, job.order)
-    if request.trace_at is not None:
-        report.sections.insert(0, lessons.trace_section(job.expression, request.trace_at))
+    x = job.grid.points(0, len(job.grid), dtype, device)
+    notes: list[str] = []
+    if request.move_undefined:
+        points = x.tolist()
+        chosen = lessons.default_points(job.expression, points[0], points[-1], len(points))
+        x, notes = torch.tensor(chosen.points, dtype=dtype, device=device), chosen.notes
+    explain = functools.partial(lessons.explain, trace_at=request.trace_at, notes=notes)
+    report = core.on_deep_stack(explain, job.expression, x, job.order)
     if request.dot is not None:
-        from autodiffcli.expr import evaluate
-
-        y = evaluate(job.expression, x.clone().requires_grad_(True))
-        writers.write_text(request.dot, lessons.graph_dot(y))
+        writers.write_text(request.dot, lessons.tape_dot(job.expression, request.trace_at))
+    if request.graph is not None:
+        lessons.save_graph_picture(job.expression, request.graph, request.trace_at)
     return report

@@ -1,0 +1,393 @@
+"""Graphs of one computation: the graph autograd records, and the expression's tape as a picture.
+
+:func:`walk` is the one walker over autograd graphs: node counts, the indented text graph and
+Graphviz DOT are all folds of its visits. The tape picture (``explain --graph FILE``) lays the
+parsed expression out left to right, one layer per step from x, so the chain rule can be read
+along its edges.
+
+Neither torch nor matplotlib is imported at module level: path checks answer at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from autodiffcli.errors import OutputError
+
+PICTURE_FORMATS = ("png", "svg", "pdf")
+# Figure geometry in inches: one column per layer, one row per node of the fullest layer.
+LAYER_WIDTH = 3.0
+ROW_HEIGHT = 1.0
+MARGIN = 0.6
+MAX_PICTURE_NODES = 200
+# Edge labels sit this far along their edge, from tail to head.
+EDGE_LABEL_AT = 0.6
+# Edges start and end this far (in columns) from a node's centre: about half a box.
+EDGE_GAP = 0.22
+
+
+# ----- The one autograd walker -----
+
+
+class Visit(NamedTuple):
+    """One step of the walk: a node reached from ``parent`` (an index into the first visits).
+
+    A named tuple, not a dataclass: walks of large graphs make millions of these.
+
+    Attributes:
+        node: the autograd node (a ``grad_fn`` object).
+        index: the node's number, in order of first visit.
+        depth: edges from the root along this path.
+        parent: the index of the node this edge comes from (None for the root).
+        first: whether this is the node's first visit; later visits are not expanded.
+    """
+
+    node: object
+    index: int
+    depth: int
+    parent: int | None
+    first: bool
+
+
+def walk(y) -> Iterator[Visit]:
+    """Depth-first, children in order, over the autograd graph of tensor ``y``.
+
+    Every edge is visited once and every node expanded once, with an explicit stack: graphs of
+    high derivatives have hundreds of thousands of nodes and would overflow recursion.
+    """
+    if getattr(y, "grad_fn", None) is None:
+        return
+    index_of: dict[int, int] = {}
+    alive: list[object] = []  # holding every node keeps its id unique during the walk
+    stack: list[tuple[object, int, int | None]] = [(y.grad_fn, 0, None)]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        node, depth, parent = pop()
+        index = index_of.get(id(node))
+        if index is not None:
+            yield Visit(node, index, depth, parent, False)
+            continue
+        index = index_of[id(node)] = len(alive)
+        alive.append(node)
+        below = depth + 1
+        push([(c, below, index) for c, _ in reversed(node.next_functions) if c is not None])
+        yield Visit(node, index, depth, parent, True)
+
+
+def node_name(node: object) -> str:
+    """torch's class name of an autograd node, e.g. ``MulBackward0``."""
+    return type(node).__name__
+
+
+def count_nodes(y) -> int:
+    """Distinct autograd nodes reachable from ``y.grad_fn`` (0 for a constant)."""
+    return sum(visit.first for visit in walk(y))
+
+
+def graph_lines(y) -> list[tuple[int, str]]:
+    """(depth, name) per visit, for an indented text graph; a repeat is marked, not expanded."""
+    return [
+        (visit.depth, node_name(visit.node) + ("" if visit.first else " (shown above)"))
+        for visit in walk(y)
+    ]
+
+
+def autograd_dot(y, labels: dict[int, str] | None = None) -> str:
+    """Graphviz DOT of ``y``'s autograd graph, edges from inputs towards the output.
+
+    Args:
+        y: a tensor with a ``grad_fn``.
+        labels: optional extra label lines per node, keyed by ``id(grad_fn)``.
+    """
+    labels = labels or {}
+    out = ["digraph autograd {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    for visit in walk(y):
+        if visit.first:
+            text = "\\n".join([node_name(visit.node), *labels.get(id(visit.node), "").split("\n")])
+            out.append(f'  n{visit.index} [label="{_dot_escape(text.rstrip(chr(92) + "n"))}"];')
+        if visit.parent is not None:
+            out.append(f"  n{visit.index} -> n{visit.parent};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace('"', '\\"')
+
+
+# ----- The expression's tape as a graph -----
+
+
+@dataclass(frozen=True)
+class TapeNode:
+    """One node of the tape as drawn: its name, what it computes, and its numbers (if traced)."""
+
+    name: str
+    formula: str
+    inputs: tuple[int, ...]
+    numbers: tuple[str, ...] = ()
+    partials: tuple[str | None, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "\n".join([f"{self.name} = {self.formula}", *self.numbers])
+
+
+def tape_nodes(expression, trace: Sequence[dict] | None = None) -> list[TapeNode]:
+    """The drawable nodes of ``expression``; with a trace (rows of ``explain.trace``), each
+    node also carries its value, tangent and adjoint, and each edge its local partial."""
+    nodes = []
+    for index, node in enumerate(expression.nodes):
+        row = trace[index] if trace is not None else None
+        nodes.append(
+            TapeNode(
+                name=f"v{index}",
+                formula=_formula(node),
+                inputs=tuple(node.args),
+                numbers=_numbers(row) if row else (),
+                partials=tuple(_partial_text(p) for p in row["partials"]) if row else (),
+            )
+        )
+    return nodes
+
+
+def _formula(node) -> str:
+    if node.op == "x":
+        return "x"
+    if node.op == "const":
+        return node.label
+    return f"{node.op}({', '.join(f'v{i}' for i in node.args)})"
+
+
+def _numbers(row: dict) -> tuple[str, ...]:
+    from autodiffcli.explain import fmt_optional
+
+    return (
+        f"value {fmt_optional(row['value'])}",
+        f"tangent {fmt_optional(row['tangent'])}",
+        f"adjoint {fmt_optional(row['adjoint'])}",
+    )
+
+
+def _partial_text(partial: float | None) -> str | None:
+    from autodiffcli.explain import fmt_optional
+
+    return None if partial is None else fmt_optional(partial)
+
+
+def edge_label(nodes: list[TapeNode], head: int, position: int) -> str | None:
+    """The local partial on the edge into ``nodes[head]`` from its ``position``-th input."""
+    node = nodes[head]
+    if not node.partials or node.partials[position] is None:
+        return None
+    return f"d{node.name}/d{nodes[node.inputs[position]].name} = {node.partials[position]}"
+
+
+def tape_dot(expression, trace: Sequence[dict] | None = None) -> str:
+    """Graphviz DOT of the tape: x, constants and operations, with numbers when traced."""
+    nodes = tape_nodes(expression, trace)
+    out = ["digraph tape {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    for node in nodes:
+        out.append(f'  {node.name} [label="{_dot_escape(node.label)}"];'.replace("\n", "\\n"))
+    for head, node in enumerate(nodes):
+        for position, tail in enumerate(node.inputs):
+            label = edge_label(nodes, head, position)
+            attrs = f' [label="{_dot_escape(label)}"]' if label else ""
+            out.append(f"  {nodes[tail].name} -> {node.name}{attrs};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def layers(expression) -> list[int]:
+    """The column of each tape node: x at 0, an operation one right of its latest input, and
+    a constant just left of the operation that uses it."""
+    column: list[int] = []
+    for node in expression.nodes:
+        column.append(1 + max((column[i] for i in node.args), default=-1) if node.args else 0)
+    for index, node in enumerate(expression.nodes):
+        for arg in node.args:
+            if expression.nodes[arg].op == "const":
+                column[arg] = max(column[arg], column[index] - 1)
+    return column
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where to draw the tape.
+
+    Attributes:
+        where: (column, row) of each tape node.
+        routes: (tail, head, position, points) per edge: the points run from the tail node to
+            the head node through one waypoint per column the edge crosses, so a long edge
+            keeps its own row and passes no node.
+    """
+
+    where: list[tuple[float, float]]
+    routes: list[tuple[int, int, int, list[tuple[float, float]]]]
+
+
+def layout(expression) -> Layout:
+    """A layered layout (Sugiyama style): columns from :func:`layers`, a waypoint in every
+    column a long edge crosses, and rows by the barycentre heuristic: sweep left to right
+    placing each item near the mean row of its inputs, right to left near its users, and left
+    to right again."""
+    column = layers(expression)
+    inputs: list[list[int]] = [list(node.args) for node in expression.nodes]
+    chains = []
+    for head, node in enumerate(expression.nodes):
+        for position, tail in enumerate(node.args):
+            chain = [tail]
+            for between in range(column[tail] + 1, column[head]):
+                column.append(between)
+                inputs.append([chain[-1]])
+                chain.append(len(column) - 1)
+            chains.append((tail, head, position, [*chain, head]))
+            if len(chain) > 1:  # the head's input is now the last waypoint
+                inputs[head] = [chain[-1] if i == tail else i for i in inputs[head]]
+    users: list[list[int]] = [[] for _ in column]
+    for item, sources in enumerate(inputs):
+        for source in sources:
+            users[source].append(item)
+    row = _barycentre_rows(column, inputs, users)
+    where = [(float(c), r) for c, r in zip(column, row, strict=True)]
+    routes = [(t, h, p, [where[i] for i in chain]) for t, h, p, chain in chains]
+    return Layout(where[: len(expression.nodes)], routes)
+
+
+def _barycentre_rows(column: list[int], inputs, users) -> list[float]:
+    row = [float(i) for i in range(len(column))]
+    order = range(max(column) + 1)
+    for neighbours, sweep in ((inputs, order), (users, reversed(order)), (inputs, order)):
+        for layer in sweep:
+            members = [i for i, c in enumerate(column) if c == layer]
+            members.sort(key=lambda i, n=neighbours: (_mean_row(n[i], row, i), i))
+            for rank, i in enumerate(members):
+                row[i] = rank - (len(members) - 1) / 2
+    return row
+
+
+def _mean_row(neighbours: list[int], row: list[float], own: int) -> float:
+    return sum(row[n] for n in neighbours) / len(neighbours) if neighbours else row[own]
+
+
+def check_picture_path(path: str) -> str:
+    """The picture format from ``path``'s extension (png, svg, pdf), or a clear OutputError."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PICTURE_FORMATS:
+        raise OutputError(
+            f"cannot draw the graph as '{suffix or path}'; name the {{opt.graph}} file "
+            f"with one of: {', '.join('.' + f for f in PICTURE_FORMATS)}",
+            parameter="graph",
+            value=path,
+        )
+    return suffix
+
+
+def tape_figure(expression, trace: Sequence[dict] | None = None):
+    """A matplotlib Figure (Agg, no pyplot) of the expression's dependency graph, left to right."""
+    from matplotlib.figure import Figure
+
+    nodes = tape_nodes(expression, trace)
+    if len(nodes) > MAX_PICTURE_NODES:
+        raise OutputError(
+            f"the expression has {len(nodes)} nodes; the graph picture draws at most "
+            f"{MAX_PICTURE_NODES}: simplify the expression or drop {{opt.graph}}",
+            parameter="graph",
+        )
+    plan = layout(expression)
+    points = plan.where + [p for *_, route in plan.routes for p in route]
+    columns = int(max(c for c, _ in points)) + 1
+    rows = max(len({r for c, r in points if c == k}) for k in range(columns))
+    tall = 1.0 + 0.25 * (3 if trace is not None else 0)
+    figure = Figure(
+        figsize=(LAYER_WIDTH * columns + MARGIN, ROW_HEIGHT * tall * rows + MARGIN),
+        layout="none",
+    )
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    axes.set_xlim(-0.6, columns - 0.4)
+    axes.set_ylim(-(rows / 2) - 0.1, rows / 2 + 0.1)
+    _draw_edges(axes, nodes, plan.routes)
+    _draw_nodes(axes, expression, nodes, plan.where)
+    figure.suptitle(_caption(expression, trace), x=0.01, y=0.99, ha="left", va="top", fontsize=9)
+    return figure
+
+
+def _caption(expression, trace: Sequence[dict] | None) -> str:
+    caption = f"f(x) = {expression.text}"
+    x_rows = [row for row in trace or () if row["op"] == "x"]
+    if x_rows:
+        from autodiffcli.explain import fmt
+
+        caption += (
+            f" at x = {fmt(x_rows[0]['value'])}: tangent dv/dx (forward, from x), adjoint "
+            "df/dv (reverse, from f); each edge is labelled with its local partial"
+        )
+    return caption
+
+
+def _draw_nodes(axes, expression, nodes, where) -> None:
+    colours = {"x": "#cfe8ff", "const": "#eeeeee"}
+    for node, tape_node, (column, row) in zip(nodes, expression.nodes, where, strict=True):
+        axes.text(
+            column,
+            -row,
+            node.label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            gid=node.name,
+            bbox={
+                "boxstyle": "round,pad=0.4",
+                "facecolor": colours.get(tape_node.op, "#fff3d6"),
+                "edgecolor": "#555555",
+            },
+            zorder=3,
+        )
+
+
+def _draw_edges(axes, nodes, routes) -> None:
+    for tail, head, position, route in routes:
+        xs = [route[0][0] + EDGE_GAP] + [x for x, _ in route[1:-1]] + [route[-1][0] - EDGE_GAP]
+        ys = [-y for _, y in route]
+        axes.plot(xs[:-1], ys[:-1], color="#555555", lw=1.0, zorder=1)
+        axes.annotate(
+            "",
+            xy=(xs[-1], ys[-1]),
+            xytext=(xs[-2], ys[-2]),
+            arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.0, "shrinkA": 0},
+            zorder=1,
+        )
+        label = edge_label(nodes, head, position)
+        if label:
+            # On the last segment, near the head, where edges into one node have fanned apart.
+            axes.text(
+                xs[-2] + EDGE_LABEL_AT * (xs[-1] - xs[-2]),
+                ys[-2] + EDGE_LABEL_AT * (ys[-1] - ys[-2]),
+                label,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="#8a3b00",
+                gid=f"{nodes[tail].name}->{nodes[head].name}",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "lw": 0},
+                zorder=2,
+            )
+
+
+def drawn_labels(figure) -> list[str]:
+    """Every text drawn on the figure, read back from its artists (for checks and tests)."""
+    texts = (text.get_text() for axes in figure.axes for text in axes.texts)
+    return [text for text in texts if text]  # arrows are annotations with empty text
+
+
+def save_tape_picture(expression, path: str, trace: Sequence[dict] | None = None) -> None:
+    """Draw the dependency graph to ``path`` (png, svg or pdf), atomically."""
+    from autodiffcli.plotting import save_figure
+
+    fmt = check_picture_path(path)
+    save_figure(tape_figure(expression, trace), path, fmt, dpi=150)
