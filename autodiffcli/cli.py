@@ -191,9 +191,10 @@ def derive(
     with reported():
         job = prepare(locals())
         table_format = run.check_table_output(output, fmt.value if fmt else None)
-        tolerances = run.check_tolerances(job, rtol, atol, check_timeout) if check else None
+        tolerances = run.check_tolerances(job.dtype, rtol, atol, check_timeout) if check else None
         from autodiffcli import writers
 
+        run.target(job)  # torch loads before the file opens: a Ctrl-C mid-import leaves nothing
         with (
             writers.output_stream(output) as sink,
             progress_bar(len(job.grid), not quiet and not taylor_at) as advance,
@@ -245,7 +246,7 @@ def plot(
         job = prepare(locals())
         figure = run.FigureRequest(**pick(run.FigureRequest, locals()))
         run.check_figure(figure)
-        tolerances = run.check_tolerances(job, rtol, atol, check_timeout) if check else None
+        tolerances = run.check_tolerances(job.dtype, rtol, atol, check_timeout) if check else None
         drawn = run.draw(job, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")

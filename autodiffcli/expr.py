@@ -95,18 +95,28 @@ def _cube_root(t):
     """The autograd function cbrt(m) for m >= 0 (built on first use: torch loads lazily)."""
 
     class CubeRoot(t.autograd.Function):
+        generate_vmap_rule = True  # torch.func (explain's forward mode) needs these forms
+
         @staticmethod
-        def forward(ctx, m):
+        def forward(m):
             y = m ** (1.0 / 3.0)
             refined = y + y * ((m / y / y / y) - 1) / 3  # one Newton step
-            y = t.where((m == 0) | t.isinf(m), y, refined)
-            ctx.save_for_backward(y)
-            return y
+            return t.where((m == 0) | t.isinf(m), y, refined)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(output)
+            ctx.save_for_forward(output)
 
         @staticmethod
         def backward(ctx, grad):
             (y,) = ctx.saved_tensors
             return grad / (3 * y * y)
+
+        @staticmethod
+        def jvp(ctx, tangent):
+            (y,) = ctx.saved_tensors
+            return tangent / (3 * y * y)
 
     return CubeRoot
 

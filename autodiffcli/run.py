@@ -292,8 +292,12 @@ class CheckOutcome:
     failure: str | None
 
 
+# --check's default (rtol, atol) per dtype.
+TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}
+
+
 def check_tolerances(
-    job: Job, rtol: float | None, atol: float | None, timeout: float | None = None
+    dtype: str, rtol: float | None, atol: float | None, timeout: float | None = None
 ) -> tuple[float, float, float | None]:
     """(rtol, atol, timeout) for --check, refused before any work if negative or not finite."""
     for name, value in (("rtol", rtol), ("atol", atol), ("check_timeout", timeout)):
@@ -303,7 +307,7 @@ def check_tolerances(
                 parameter=name,
                 value=value,
             )
-    defaults = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}[job.dtype]
+    defaults = TOLERANCES[dtype]
     return (
         defaults[0] if rtol is None else rtol,
         defaults[1] if atol is None else atol,

@@ -2,33 +2,62 @@
 
 The symbolic reference turns the parsed tape into a sympy expression node by node (the sympy
 column of the function table; no string is ever sympified), differentiates it, and evaluates
-it with mpmath at 40 digits. The numerical reference differentiates f by mpmath's
-high-precision finite differences (mpmath.diff), independent of both autograd and sympy's
-rules. Imported only by ``--check`` and ``--reference``: sympy is slow to import.
+it with mpmath, raising the working precision until two evaluations agree. The numerical
+reference differentiates f by mpmath's high-precision finite differences with a step relative
+to |x|, and skips points where the one-sided and central estimates disagree (a kink, a pole, an
+infinite derivative). Each reference runs in a forked process under a time budget per order;
+what does not finish is reported as skipped, "too expensive", never a hang. Imported only by
+``--check`` and ``--reference``: sympy is slow to import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-from autodiffcli.errors import AutodiffError
 from autodiffcli.expr import Expression, fold
 
-DIGITS = 40
-DEFAULT_TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}  # (rtol, atol)
+DIGITS = 40  # the symbolic reference's first working precision (plus one digit per decade of x)
+ZERO_DIGITS = 320  # a value that is 0 at this precision and twice it is 0 (see _agree)
+MAX_DIGITS = 8_000  # past this, a value whose evaluations still disagree is "did not converge"
+CONSTANT_DIGITS = 60  # constant sub-expressions (7^12345) are folded to floats this precise
+CONSTANT_EXPONENT = 1e6  # ... unless their decimal exponent would pass this (see below)
+NUMERIC_DIGITS = 30  # the numerical reference's target precision
+STEP_BITS = 64  # finite-difference step: |x| * 2**-STEP_BITS (1 * 2**-STEP_BITS at x = 0)
+CONVERGENCE_BITS = 16  # a second central estimate with a step this many bits smaller
+TRUST_FRACTION = 0.1  # estimates must agree within this fraction of the check's tolerance
+DEFAULT_TIMEOUT = 5.0  # seconds per reference and order
 MAX_CHECK_POINTS = 2000
+CHUNK = 64  # points per message from a reference process
+EXP_LIMIT = 1e9  # exp(a) for |a| beyond this saturates to inf or 0 (float64 ends at 710)
 X = sp.Symbol("x", real=True)
+
+# Why a point has no reference value (0: it has one).
+OK, UNDEFINED, KINK, UNCONVERGED, EXPENSIVE, FAILED = range(6)
+REASONS = {
+    UNDEFINED: "not real or not finite",
+    KINK: "not differentiable",
+    UNCONVERGED: "did not converge",
+    EXPENSIVE: "too expensive",
+    FAILED: "reference failed",
+}
+
+
+# ----- The symbolic reference -----
 
 
 def sympy_expression(expression: Expression):
     """The expression as sympy, built node by node from the tape."""
-    return fold(expression, X, _sympy_constant, lambda node, op, args: op.sympy(sp, *args))[-1]
+    return fold(expression, X, _sympy_constant, _sympy_apply)[-1]
 
 
 def _sympy_constant(node):
@@ -41,7 +70,49 @@ def _sympy_constant(node):
         return sp.oo if value > 0 else -sp.oo
     if value.is_integer() and abs(value) < 2**53:
         return sp.Integer(int(value))
-    return sp.Float(value, 30)  # the float64 torch uses, not the decimal the user typed
+    return sp.Float(value, CONSTANT_DIGITS)  # the float64 torch uses, not the decimal typed
+
+
+def _sympy_apply(node, op, args):
+    if any(arg.free_symbols for arg in args):
+        return op.sympy(sp, *args)
+    return _folded_constant(op, args)
+
+
+def _folded_constant(op, args):
+    """A constant sub-expression as a float: sympy would raise 7^12345 or 9^9^9 to an exact
+    integer (unbounded time and memory, and Python's 4300-digit limit on printing it). One
+    whose decimal exponent would pass CONSTANT_EXPONENT (2^2^2^20) is NaN: far beyond float64,
+    and mpmath would spend memory in proportion to it."""
+    if _log10_magnitude(op, args) > CONSTANT_EXPONENT:
+        return sp.nan
+    with sp.evaluate(False):
+        unevaluated = op.sympy(sp, *args)
+    value = unevaluated.evalf(CONSTANT_DIGITS)
+    if value.is_Number or (value.is_number and value.free_symbols == set()):
+        if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return sp.nan
+        return value
+    return sp.nan
+
+
+def _log10_magnitude(op, args) -> float:
+    """An upper estimate of log10 |op(*args)| for the operations that can explode."""
+    sizes = [_log10_abs(arg) for arg in args]
+    if op.name == "pow":
+        base, exponent = sizes
+        return 10.0**exponent * max(abs(base), 1.0) if exponent < 300 else math.inf
+    if op.name in ("exp", "sinh", "cosh", "expm1", "softplus"):
+        return 10.0 ** sizes[0] if sizes[0] < 300 else math.inf
+    return max(sizes, default=0.0) + 1
+
+
+def _log10_abs(value) -> float:
+    """log10 |value| of a sympy number, from its binary exponent (no big arithmetic)."""
+    number = value.evalf(15)
+    if not number.is_Number or number == 0 or not number.is_finite:
+        return 0.0
+    return float(mpmath.log10(abs(mpmath.mpf(number._mpf_))))
 
 
 def symbolic_derivatives(expression: Expression, order: int) -> list:
@@ -50,78 +121,283 @@ def symbolic_derivatives(expression: Expression, order: int) -> list:
     DiracDelta terms (from abs, sign and relu) are dropped: they vanish away from the kink,
     and at the kink the derivative is undefined anyway.
     """
+    return list(_symbolic_iter(expression, order))
+
+
+def _symbolic_iter(expression: Expression, order: int) -> Iterator:
     current = sympy_expression(expression)
-    out = [current]
+    yield current
     for _ in range(order):
         current = sp.diff(current, X).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-        out.append(current)
-    return out
+        yield current
 
 
 def mp_function(symbolic) -> Callable:
     """A function of one mpf, evaluating ``symbolic`` with mpmath (generated by sympy)."""
-    return sp.lambdify(X, symbolic, modules="mpmath")
+    return sp.lambdify(X, symbolic, modules=[_SATURATING, "mpmath"])
 
 
-def evaluate(function: Callable, xs: np.ndarray) -> np.ndarray:
-    """function(x) for each x at DIGITS precision; NaN where it is undefined or not real."""
-    out = np.empty(len(xs))
-    with mpmath.workdps(DIGITS):
-        for i, value in enumerate(xs):
-            out[i] = _real(function, mpmath.mpf(float(value)))
-    return out
+def _saturating(function: Callable, huge, tiny) -> Callable:
+    """``function`` that answers ``huge`` or ``tiny`` for |a| > EXP_LIMIT: mpmath would spend
+    precision in proportion to a's exponent (exp(exp(1e100)) never returns), and the answer
+    is far outside float64 anyway."""
+
+    def bounded_function(a):
+        if isinstance(a, mpmath.mpf) and abs(a) > EXP_LIMIT:
+            return huge(a) if a > 0 else tiny(a)
+        return function(a)
+
+    return bounded_function
 
 
-def numerical_derivative(function: Callable, xs: np.ndarray, order: int) -> np.ndarray:
-    """The order-th derivative by mpmath.diff (finite differences at high precision)."""
-    out = np.empty(len(xs))
-    with mpmath.workdps(DIGITS):
-        for i, value in enumerate(xs):
-            out[i] = _real(mpmath.diff, function, mpmath.mpf(float(value)), order)
-    return out
+_SATURATING = {
+    "exp": _saturating(mpmath.exp, lambda a: mpmath.inf, lambda a: mpmath.mpf(0)),
+    "sinh": _saturating(mpmath.sinh, lambda a: mpmath.inf, lambda a: -mpmath.inf),
+    "cosh": _saturating(mpmath.cosh, lambda a: mpmath.inf, lambda a: mpmath.inf),
+}
+
+
+def evaluate(function: Callable, xs: np.ndarray, order: int = 0) -> np.ndarray:
+    """function(x) at each x, at a precision raised until two evaluations agree; NaN where
+    it is undefined, not real, or did not converge. ``order``: of the derivative that
+    ``function`` is (its terms grow like x**-(order + 1))."""
+    return _values_and_reasons(function, xs, order)[0]
+
+
+def _values_and_reasons(function: Callable, xs, order: int) -> tuple[np.ndarray, np.ndarray]:
+    values = np.empty(len(xs))
+    reasons = np.zeros(len(xs), dtype=np.int8)
+    for i, x in enumerate(xs):
+        values[i], reasons[i] = converged_value(function, float(x), order)
+    return values, reasons
+
+
+def converged_value(function: Callable, x: float, order: int = 0) -> tuple[float, int]:
+    """(function(x), OK) once evaluations at d and 2d digits agree, d starting at DIGITS plus
+    order + 1 digits per decade of |x|: the k-th derivative of sin(x)/x at 1e-300 cancels
+    terms of 1e1500 to give 20."""
+    digits = DIGITS + (order + 1) * (int(abs(math.log10(abs(x)))) if x != 0 else 0)
+    previous = _real_at(function, x, digits)
+    while 2 * digits <= MAX_DIGITS:
+        current = _real_at(function, x, 2 * digits)
+        if _agree(previous, current, digits):
+            return (current, OK) if math.isfinite(current) else (math.nan, UNDEFINED)
+        digits, previous = 2 * digits, current
+    return math.nan, UNCONVERGED
+
+
+def _agree(low: float, high: float, digits: int) -> bool:
+    """Two evaluations (as float64) agree far below float64's resolution.
+
+    Equal zeros count only from ZERO_DIGITS on: cancellation that ``digits`` digits cannot
+    resolve gives 0 (softplus''(400) = e^-400 - ... is 0 up to 175 digits), while from there
+    on a value that still rounds to 0 is beneath what float64 can hold (sin(pi) at 40 digits
+    is 1e-41, at 680 digits 0).
+    """
+    if math.isnan(low) or math.isnan(high):
+        return math.isnan(low) and math.isnan(high)
+    if low == high:
+        return low != 0 or digits >= ZERO_DIGITS
+    return abs(low - high) <= 2.0**-70 * abs(high)
+
+
+def _real_at(function: Callable, x: float, digits: int) -> float:
+    with mpmath.workdps(digits):
+        return _real(function, mpmath.mpf(x))
 
 
 def _real(compute: Callable, *args) -> float:
     """compute(*args) as a float; NaN where it fails or is complex."""
     try:
         value = compute(*args)
-    except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-        return float("nan")
+    except (ZeroDivisionError, ValueError, TypeError, OverflowError, ArithmeticError):
+        return math.nan
     if isinstance(value, mpmath.mpc):
-        return (
-            float(value.real)
-            if abs(value.imag) <= 1e-30 * max(1, abs(value.real))
-            else (float("nan"))
-        )
+        if abs(value.imag) > 1e-30 * max(1, abs(value.real)):
+            return math.nan
+        value = value.real
     try:
         return float(value)
-    except (TypeError, OverflowError):
-        return float("nan")
+    except (TypeError, OverflowError, ValueError):
+        return math.nan
 
 
-def tolerances(dtype: str, rtol: float | None, atol: float | None) -> tuple[float, float]:
-    """(rtol, atol): the given ones, else the dtype's defaults; negative ones are refused."""
-    default_rtol, default_atol = DEFAULT_TOLERANCES[dtype]
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    if not (rtol >= 0 and atol >= 0):
-        raise AutodiffError(f"--rtol and --atol must be numbers >= 0, got {rtol} and {atol}")
-    return rtol, atol
+# ----- The numerical reference -----
+
+
+def numerical_derivative(
+    function: Callable, xs: np.ndarray, order: int, rtol: float = 1e-10, atol: float = 1e-12
+) -> np.ndarray:
+    """The order-th derivative by finite differences at high precision; NaN where it cannot
+    be trusted to a tenth of ``atol + rtol*|value|`` (see :func:`finite_difference`)."""
+    return np.array([finite_difference(function, float(x), order, rtol, atol)[0] for x in xs])
+
+
+def finite_difference(
+    function: Callable, x: float, order: int, rtol: float, atol: float
+) -> tuple[float, int]:
+    """(f^(order)(x), OK), or (NaN, why not).
+
+    The step is relative to |x| (an absolute step vanishes at 1e20 and straddles 0 at 1e-43).
+    The central estimate counts only if the forward and backward ones and a central one with a
+    step 2**CONVERGENCE_BITS times smaller agree with it: they part at a kink (abs at 0), and
+    at an infinite derivative (cbrt at 0) the estimate grows as the step shrinks.
+    """
+    with mpmath.workdps(NUMERIC_DIGITS):
+        point = mpmath.mpf(x)
+        if not math.isfinite(_real(function, point)):
+            return math.nan, UNDEFINED
+        step = (abs(point) if x != 0 else mpmath.mpf(1)) * mpmath.ldexp(1, -STEP_BITS)
+        central = _difference(function, point, order, step, 0)
+        if not math.isfinite(central):
+            return math.nan, UNDEFINED
+        allowed = TRUST_FRACTION * (atol + rtol * abs(central))
+        smaller = step * mpmath.ldexp(1, -CONVERGENCE_BITS)
+        if not abs(_difference(function, point, order, smaller, 0) - central) <= allowed:
+            return math.nan, UNCONVERGED
+        for direction in (1, -1):
+            if not abs(_difference(function, point, order, step, direction) - central) <= allowed:
+                return math.nan, KINK
+    return central, OK
+
+
+def _difference(function: Callable, x, order: int, step, direction: int) -> float:
+    # mpmath works at (prec + 2*addprec)*(n+1) bits: more than the n*(STEP_BITS +
+    # CONVERGENCE_BITS) bits that the n-th difference cancels.
+    return _real(lambda: mpmath.diff(function, x, order, h=step, direction=direction, addprec=20))
+
+
+# ----- Running a reference under a time budget -----
+
+
+def _symbolic_orders(expression: Expression, xs, order: int) -> Iterator:
+    """(order, begin, values, reasons) for each chunk of points, order by order."""
+    for k, symbolic in enumerate(_symbolic_iter(expression, order)):
+        function = mp_function(symbolic)
+        for begin in range(0, len(xs), CHUNK):
+            yield (k, begin, *_values_and_reasons(function, xs[begin : begin + CHUNK], k))
+
+
+def _numerical_orders(expression: Expression, xs, order: int, rtol, atol) -> Iterator:
+    function = mp_function(sympy_expression(expression))
+    for k in range(1, order + 1):
+        for begin in range(0, len(xs), CHUNK):
+            pairs = [
+                finite_difference(function, float(x), k, rtol, atol)
+                for x in xs[begin : begin + CHUNK]
+            ]
+            values = np.array([value for value, _ in pairs])
+            reasons = np.array([reason for _, reason in pairs], dtype=np.int8)
+            yield k, begin, values, reasons
+
+
+def bounded(chunks: Callable[[], Iterator], orders: Iterable[int], n: int, timeout: float | None):
+    """{order: (values, reasons)} from the chunks ``chunks()`` yields, each order given at most
+    ``timeout`` seconds (None: no limit, computed here). Past the budget the work is stopped
+    (a forked process is killed) and the points not done are marked too expensive."""
+    results = {k: (np.full(n, math.nan), np.full(n, EXPENSIVE, dtype=np.int8)) for k in orders}
+    if not _forks(timeout):
+        for k, begin, values, reasons in chunks():
+            _store(results, k, begin, values, reasons)
+        return results
+    with _forked(chunks) as receive:
+        for message in _until_budget(receive, orders, n, timeout):
+            if message[0] == "error":
+                for _, reasons in results.values():
+                    reasons[reasons == EXPENSIVE] = FAILED
+                break
+            _store(results, *message)
+    return results
+
+
+def _forks(timeout: float | None) -> bool:
+    """Whether a reference runs in a forked process (it can then be stopped at any point)."""
+    return timeout is not None and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _store(results, k, begin, values, reasons) -> None:
+    end = begin + len(values)
+    results[k][0][begin:end] = values
+    results[k][1][begin:end] = reasons
+
+
+def _until_budget(receive, orders: Iterable[int], n: int, timeout: float) -> Iterator:
+    """Messages from the worker until every order is done or one order exceeds ``timeout``."""
+    for _ in orders:
+        deadline = time.monotonic() + timeout
+        done = 0
+        while done < n:
+            message = receive(deadline - time.monotonic())
+            if message is None:
+                return
+            yield message
+            if message[0] == "error":
+                return
+            done += len(message[2])
+
+
+@contextlib.contextmanager
+def _forked(chunks: Callable[[], Iterator]):
+    """A forked worker sending what ``chunks()`` yields; killed on leaving the block."""
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    worker = context.Process(target=_produce, args=(chunks, writer), daemon=True)
+    worker.start()
+    writer.close()
+
+    def receive(seconds: float):
+        if seconds <= 0 or not reader.poll(seconds):
+            return None
+        try:
+            return reader.recv()
+        except EOFError:
+            return ("error", "the reference process ended")
+
+    try:
+        yield receive
+    finally:
+        worker.kill()
+        worker.join()
+        reader.close()
+
+
+def _produce(chunks: Callable[[], Iterator], writer) -> None:
+    try:
+        for message in chunks():
+            writer.send(message)
+    except BaseException as error:  # reported to the parent, which marks the rest as failed
+        writer.send(("error", repr(error)))
+    finally:
+        writer.close()
+
+
+# ----- The check -----
 
 
 def check_grid(
-    expression: Expression, grid, order: int, device, dtype, rtol: float, atol: float
+    expression: Expression,
+    grid,
+    order: int,
+    device,
+    dtype,
+    rtol: float,
+    atol: float,
+    *,
+    method: str = "reverse",
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> list[CheckRow]:
-    """Recompute a bounded sample of the grid's rows by the same core path and compare them."""
+    """Recompute a bounded sample of the grid's rows by the same core path and compare them.
+
+    ``timeout`` is seconds per reference and order (None: unbounded).
+    """
     from autodiffcli import core
     from autodiffcli import grid as grids
 
     points = grid.take(sample_indices(len(grid)))
     sample = grids.from_values(points, len(points))
-    columns = [
-        c.numpy().astype(np.float64) for c in core.table(expression, sample, order, device, dtype)
-    ]
-    return check(expression, columns, order, rtol, atol)
+    tensors = core.table(expression, sample, order, device, dtype, method=method)
+    columns = [c.numpy().astype(np.float64) for c in tensors]
+    return check(expression, columns, order, rtol, atol, timeout=timeout)
 
 
 def sample_indices(count: int, limit: int = MAX_CHECK_POINTS) -> np.ndarray:
@@ -133,7 +409,11 @@ def sample_indices(count: int, limit: int = MAX_CHECK_POINTS) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CheckRow:
-    """How far autograd's order-k column is from one reference."""
+    """How far autograd's order-k column is from one reference.
+
+    ``worst_*`` describe the point with the largest error relative to its allowance
+    (``atol + rtol*|ref|``); ``reasons`` counts skipped points by why they were skipped.
+    """
 
     order: int
     reference: str
@@ -143,25 +423,40 @@ class CheckRow:
     max_rel: float
     worst_x: float
     failures: int
+    worst_ratio: float = 0.0
+    worst_ours: float = math.nan
+    worst_reference: float = math.nan
+    reasons: tuple[tuple[str, int], ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.failures == 0
 
 
-def compare(order: int, reference: str, xs, ours, exact, rtol: float, atol: float) -> CheckRow:
-    """Points where the reference is not finite are skipped; others must be within tolerance."""
-    usable = np.isfinite(exact)
+def compare(
+    order: int, reference: str, xs, ours, exact, rtol: float, atol: float, reasons=None
+) -> CheckRow:
+    """Points without a reference value are skipped (counted by reason); others must be
+    within ``atol + rtol*|ref|``, and NaN or inf from autograd there is a failure."""
+    if reasons is None:
+        reasons = np.where(np.isfinite(exact), OK, UNDEFINED).astype(np.int8)
+    reasons = np.where((reasons == OK) & ~np.isfinite(exact), UNDEFINED, reasons)
+    usable = reasons == OK
+    counts = tuple(
+        (REASONS[code], int((reasons == code).sum()))
+        for code in sorted(REASONS)
+        if (reasons == code).any()
+    )
     x, a, r = xs[usable], ours[usable], exact[usable]
+    if x.size == 0:
+        return CheckRow(
+            order, reference, 0, int((~usable).sum()), 0.0, 0.0, math.nan, 0, reasons=counts
+        )
     error = np.abs(a - r)
     error = np.where(np.isfinite(error), error, np.inf)  # autograd NaN where reference is finite
     allowed = atol + rtol * np.abs(r)
-    failures = int((error > allowed).sum())
-    if x.size == 0:
-        return CheckRow(order, reference, 0, int((~usable).sum()), 0.0, 0.0, float("nan"), 0)
-    safe = np.where(r != 0, np.abs(r), 1.0)
-    relative = np.where(r != 0, error / safe, np.where(error > 0, np.inf, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(r != 0, error / np.abs(r), np.where(error > 0, np.inf, 0.0))
         ratio = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
     worst = int(np.argmax(ratio))
     return CheckRow(
@@ -172,38 +467,94 @@ def compare(order: int, reference: str, xs, ours, exact, rtol: float, atol: floa
         float(error.max()),
         float(relative.max()),
         float(x[worst]),
-        failures,
+        int((error > allowed).sum()),
+        float(ratio[worst]),
+        float(a[worst]),
+        float(r[worst]),
+        counts,
     )
 
 
 def check(
-    expression: Expression, columns: list[np.ndarray], order: int, rtol: float, atol: float
+    expression: Expression,
+    columns: list[np.ndarray],
+    order: int,
+    rtol: float,
+    atol: float,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> list[CheckRow]:
     """Compare columns [x, f, f', ...] with the symbolic and the numerical reference."""
-    xs = columns[0]
-    symbolic = symbolic_derivatives(expression, order)
-    f = mp_function(symbolic[0])
+    xs = np.asarray(columns[0], dtype=np.float64)
+    n = len(xs)
+    # Forked references run side by side; in this process they share mpmath's global precision.
+    with ThreadPoolExecutor(max_workers=2 if _forks(timeout) else 1) as pool:
+        symbolic = pool.submit(
+            bounded, lambda: _symbolic_orders(expression, xs, order), range(order + 1), n, timeout
+        )
+        numerical = pool.submit(
+            bounded,
+            lambda: _numerical_orders(expression, xs, order, rtol, atol),
+            range(1, order + 1),
+            n,
+            timeout,
+        )
+        symbolic, numerical = symbolic.result(), numerical.result()
     rows = []
     for k in range(order + 1):
-        exact = evaluate(mp_function(symbolic[k]), xs)
-        rows.append(compare(k, "symbolic", xs, columns[k + 1], exact, rtol, atol))
+        values, reasons = symbolic[k]
+        rows.append(compare(k, "symbolic", xs, columns[k + 1], values, rtol, atol, reasons))
         if k >= 1:
-            numeric = numerical_derivative(f, xs, k)
-            rows.append(compare(k, "numerical", xs, columns[k + 1], numeric, rtol, atol))
+            values, reasons = numerical[k]
+            rows.append(compare(k, "numerical", xs, columns[k + 1], values, rtol, atol, reasons))
     return rows
 
 
-def symbolic_columns(expression: Expression, xs: np.ndarray, order: int) -> list[np.ndarray]:
-    """[f, f', ...] from the symbolic reference at every x (for plot --reference)."""
-    return [evaluate(mp_function(s), xs) for s in symbolic_derivatives(expression, order)]
+def symbolic_columns(
+    expression: Expression, xs: np.ndarray, order: int, timeout: float | None = DEFAULT_TIMEOUT
+) -> list[np.ndarray]:
+    """[f, f', ...] from the symbolic reference at every x (for plot --reference); NaN where
+    it is undefined or did not finish within ``timeout`` seconds per order."""
+    xs = np.asarray(xs, dtype=np.float64)
+    orders = list(range(order + 1))
+    results = bounded(lambda: _symbolic_orders(expression, xs, order), orders, len(xs), timeout)
+    return [results[k][0] for k in orders]
 
 
-def render(rows: list[CheckRow], rtol: float, atol: float) -> str:
-    """The check report: one line per order and reference."""
+def worst_failure(rows: list[CheckRow]) -> CheckRow | None:
+    """The failure to name: the lowest failing order (a wrong f' also spoils f'', f''', ...),
+    and within it the reference whose worst point is furthest beyond its allowance."""
+    failed = [row for row in rows if not row.passed]
+    if not failed:
+        return None
+    lowest = min(row.order for row in failed)
+    return max((row for row in failed if row.order == lowest), key=lambda row: row.worst_ratio)
+
+
+def failure_message(rows: list[CheckRow]) -> str | None:
+    """One line naming the worst failure exactly (order, reference, x, both values); None if
+    every row passed."""
+    worst = worst_failure(rows)
+    if worst is None:
+        return None
+    orders = sorted({row.order for row in rows if not row.passed})
+    error = abs(worst.worst_ours - worst.worst_reference)
+    return (
+        f"{{opt.check}} failed: order {worst.order} differs from the {worst.reference} "
+        f"reference at x = {worst.worst_x!r}: autograd {worst.worst_ours!r}, reference "
+        f"{worst.worst_reference!r} (error {error:.3g}, {worst.worst_ratio:.3g} times the "
+        f"tolerance); failing orders: {', '.join(map(str, orders))}"
+    )
+
+
+def render(rows: list[CheckRow], rtol: float, atol: float, method: str | None = None) -> str:
+    """The check report: one line per order and reference, with why points were skipped."""
     header = (
         f"check against independent references (pass: |autograd - ref| <= {atol:g} + "
         f"{rtol:g}*|ref|)"
     )
+    if method is not None:
+        header += f"; derivatives by {method} mode"
     lines = [
         header,
         f"{'order':>5}  {'reference':<9}  {'checked':>7}  {'skipped':>7}  "
@@ -211,6 +562,8 @@ def render(rows: list[CheckRow], rtol: float, atol: float) -> str:
     ]
     for row in rows:
         result = "ok" if row.passed else f"FAIL ({row.failures} points)"
+        if row.reasons:
+            result += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
         lines.append(
             f"{row.order:>5}  {row.reference:<9}  {row.checked:>7}  {row.skipped:>7}  "
             f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {row.worst_x:>12.6g}  {result}"

@@ -36,12 +36,15 @@ EXTENSIONS = {
 
 
 def choose_format(path: str | None, fmt: str | None) -> str:
-    """``--format`` if given, else the output file's extension, else csv."""
+    """``--format`` if given, else the output file's extension, else csv (for stdout and for
+    a device, FIFO or ``/dev/stdout``, which have no extension to go by)."""
     if fmt is not None:
         return fmt
     if path is None or path == "-":
         return "csv"
     suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS and writes_in_place(path):
+        return "csv"
     if suffix not in EXTENSIONS:
         known = ", ".join(sorted(EXTENSIONS))
         raise OutputError(
@@ -165,14 +168,14 @@ def _in_place_output(path: Path) -> Iterator[BinaryIO]:
     try:
         handle = open(path, "ab")  # noqa: SIM115 - closed in the with below
     except OSError as error:
-        raise WriteFailure(f"cannot write {path}: {_reason(error)}") from None
+        raise WriteFailure(f"cannot write {_printable(str(path))}: {_reason(error)}") from None
     try:
         with handle:
             yield handle
     except OSError as error:
         if isinstance(error, BrokenPipeError):
             raise
-        raise WriteFailure(f"cannot write {path}: {_reason(error)}") from None
+        raise WriteFailure(f"cannot write {_printable(str(path))}: {_reason(error)}") from None
 
 
 def _copy_owner(existing: Path, new: Path) -> None:
@@ -256,6 +259,8 @@ class TableWriter:
     def _write(self, columns) -> None:
         import polars as pl
 
+        # Columns keep their dtype: a float32 table is written as float32's shortest digits,
+        # which read back as float32 give the identical value (no digits float32 never had).
         frame = pl.DataFrame(dict(zip(self._names, columns, strict=True)))
         if self._fmt in ("csv", "tsv"):
             frame.write_csv(
@@ -278,6 +283,10 @@ class TableWriter:
         self._parquet.write_table(table)
 
 
+# How often the main thread wakes up while it waits on the writer thread (see _put).
+_WAKE_SECONDS = 0.1
+
+
 class BackgroundWriter:
     """Writes chunks on a worker thread, so that the next chunk is computed while this one
     is formatted and written (polars releases the GIL while it works)."""
@@ -295,14 +304,27 @@ class BackgroundWriter:
     def write(self, columns) -> None:
         """Queue one chunk; raises the error that an earlier chunk met, if any."""
         self._raise_pending()
-        self._queue.put(columns)
+        self._put(columns)
 
     def close(self) -> None:
         """Wait until every queued chunk is written, then finish the output."""
-        self._queue.put(None)
-        self._thread.join()
+        self._put(None)
+        while self._thread.is_alive():
+            self._thread.join(timeout=_WAKE_SECONDS)
         self._raise_pending()
         self._writer.close()
+
+    def _put(self, item) -> None:
+        """Queue ``item``, waking up now and then: a signal that the kernel hands to one of
+        polars' threads runs its Python handler (Ctrl-C, SIGTERM) only when the main thread
+        runs Python code, which a plain blocking put would delay until the writer is done,
+        or forever if the writer is stuck."""
+        while True:
+            try:
+                self._queue.put(item, timeout=_WAKE_SECONDS)
+                return
+            except queue.Full:
+                continue
 
     def abort(self) -> None:
         """Drop what is queued after a failure elsewhere; never wait on a stalled reader."""
@@ -331,10 +353,10 @@ def background(writer: TableWriter) -> Iterator[BackgroundWriter]:
     worker = BackgroundWriter(writer)
     try:
         yield worker
+        worker.close()  # inside: an interrupt while the last chunk is written aborts too
     except BaseException:
         worker.abort()
         raise
-    worker.close()
 
 
 def _reason(error: OSError) -> str:

@@ -46,9 +46,9 @@ def test_num_grid_includes_both_ends_exactly():
         (0, 1, 0, "must not be zero"),
         (0, 1, -0.1, "goes away from --stop"),
         (1, 1, 0.1, "range is empty"),
-        (float("nan"), 1, 0.1, "--start must be a finite number"),
-        (0, float("inf"), 0.1, "--stop must be a finite number"),
-        (0, 1, float("inf"), "--step must be a finite number"),
+        (float("nan"), 1, 0.1, "^start must be a finite number"),
+        (0, float("inf"), 0.1, "^stop must be a finite number"),
+        (0, 1, float("inf"), "^step must be a finite number"),
     ],
 )
 def test_bad_ranges_are_rejected(start, stop, step, words):
@@ -57,7 +57,7 @@ def test_bad_ranges_are_rejected(start, stop, step, words):
 
 
 def test_max_points_message_gives_the_count_and_the_flag():
-    with pytest.raises(GridError, match=r"1,000,001 points, more than --max-points 1,000,000"):
+    with pytest.raises(GridError, match=r"1,000,001 points, more than max_points 1,000,000"):
         grid.from_range(0, 1000001, 1, 1_000_000)
 
 

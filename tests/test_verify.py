@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import time
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autodiffcli import core, expr, grid, verify
+from autodiffcli import core, expr, grid, run, verify
+from autodiffcli.errors import OptionError
 from tests.conftest import invoke
 from tests.strategies import expressions, noise, ranges
 
@@ -157,7 +162,7 @@ def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
     symbolic = verify.symbolic_columns(parsed, columns[0], 2)
     figure = plotting.plot_figure(columns, "x*sin(x)", reference=symbolic)
     assert len(figure.axes) == 2
-    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    labels = figure.axes[0].get_legend_handles_labels()[1]  # inside the axes or below them
     assert "$f'(x)$ symbolic" in labels and "$f''(x)$ symbolic" in labels
     assert figure.axes[1].get_yscale() == "log"
     for name, args in (("plain.svg", []), ("reference.svg", ["--reference"])):
@@ -170,7 +175,7 @@ def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
 # ----- Property-based: random expressions from the grammar -----
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(expressions, noise), bounds=ranges, order=st.integers(0, 3))
 def test_cli_never_shows_a_traceback(text, bounds, order):
     start, width, num = bounds
@@ -243,3 +248,172 @@ def test_plot_check_reports_and_can_fail(tmp_path):
         str(tmp_path / "b.png"),
     )
     assert failing.exit_code == 1 and "--check failed: order " in failing.stderr
+
+
+# ----- References that tell the truth (issue 12) and bounded verification (issue 9) -----
+
+TIMEOUT = 0.5  # seconds per reference and order, for the budget tests
+SLOW = "exp(exp(exp(exp(exp(exp(x))))))"  # symbolic derivatives explode in size
+
+
+def check_rows(text: str, xs, order: int, timeout=None):
+    """verify.check on autograd's columns at xs, with the float64 default tolerances."""
+    parsed = expr.parse(text)
+    g = grid.from_values(np.asarray(xs, dtype=np.float64), len(xs))
+    columns = [c.numpy() for c in core.table(parsed, g, order, "cpu", torch.float64)]
+    return verify.check(parsed, columns, order, RTOL, ATOL, timeout=timeout)
+
+
+def reasons(rows, reference: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.reference == reference:
+            for why, n in row.reasons:
+                counts[why] = counts.get(why, 0) + n
+    return counts
+
+
+def wrong_first_derivative(t, a):
+    """sin with f' off by 1e-6 and f, f'', ... right: an error injected only into f'."""
+    return t.sin(a) + 1e-6 * (a - a.detach())
+
+
+def test_check_names_order_1_when_only_the_first_derivative_rule_is_wrong(monkeypatch):
+    wrong = dataclasses.replace(expr.OPS["sin"], torch=wrong_first_derivative)
+    monkeypatch.setitem(expr.OPS, "sin", wrong)
+    rows = check_rows("sin(x)", np.linspace(-2, 2, 9), 3)
+    assert [row.order for row in rows if not row.passed] == [1, 1]
+    assert verify.worst_failure(rows).order == 1
+    assert verify.failure_message(rows).startswith("{opt.check} failed: order 1 differs")
+
+
+def test_failure_message_names_the_point_furthest_beyond_its_tolerance_exactly():
+    parsed = expr.parse("x*sin(x)")
+    xs = np.linspace(-3, 3, 11)
+    columns = autograd_columns("x*sin(x)", (-3, 3), 2, n=11)
+    columns[3] = columns[3].copy()
+    columns[3][2] *= 1 + 1e-8
+    columns[3][7] *= 1 + 1e-6  # the worst
+    rows = verify.check(parsed, columns, 2, RTOL, ATOL, timeout=None)
+    worst = verify.worst_failure(rows)
+    assert (worst.order, worst.worst_x) == (2, xs[7])
+    message = verify.failure_message(rows)
+    assert f"at x = {float(xs[7])!r}: autograd {float(columns[3][7])!r}" in message
+
+
+def test_failure_message_is_none_when_every_row_passes():
+    assert verify.failure_message(check_rows("x*sin(x)", [0.5, 1.0], 2)) is None
+
+
+@pytest.mark.parametrize("text", ["relu(x)", "abs(x)", "abs(x - 1)*x"])
+def test_numerical_reference_skips_kinks_instead_of_failing(text):
+    rows = check_rows(text, np.linspace(-1, 2, 31), 2)
+    assert all(row.passed for row in rows)
+    assert reasons(rows, "numerical").get("not differentiable", 0) >= 1
+
+
+def test_numerical_reference_skips_an_infinite_derivative():
+    rows = check_rows("cbrt(x)", [-1.0, 0.0, 1.0], 1)
+    assert all(row.passed for row in rows)
+    assert reasons(rows, "numerical") == {"did not converge": 1}
+
+
+def test_numerical_reference_steps_relative_to_x_at_huge_and_tiny_magnitudes():
+    # (log''(1e-300) = -1e600 is beyond float64: order 1 only there)
+    for text, xs, order in (
+        ("x^3", [1e20, 1.5e20, 2e20], 3),
+        ("log(x)", [1e-300, 1e-43, 1e300], 1),
+    ):
+        rows = check_rows(text, xs, order)
+        numerical = [row for row in rows if row.reference == "numerical"]
+        assert all(row.passed and row.checked == 3 for row in numerical), text
+
+
+def test_a_pole_is_skipped_by_both_references():
+    xs = grid.from_range(-1, 1.05, 0.1, 100).take(np.arange(21))
+    rows = check_rows("1/x", xs, 1)
+    assert all(row.passed for row in rows)
+    assert reasons(rows, "symbolic")["not real or not finite"] == 2  # f and f' at 0
+    assert reasons(rows, "numerical")["not real or not finite"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "true"),
+    [
+        ("log1p(x)/x", 1e-45, 1.0),  # 1 + 1e-45 needs 46 digits
+        ("(1 - cos(x))/x^2", 1e-25, 0.5),  # cos(1e-25) needs 51
+        ("log(x)", 1e-43, math.log(1e-43)),
+        ("softplus(x)", -800.0, 0.0),  # e^-800 is below float64
+    ],
+)
+def test_symbolic_reference_raises_precision_until_two_evaluations_agree(text, x, true):
+    value = verify.symbolic_columns(expr.parse(text), np.array([x]), 0, timeout=None)[0][0]
+    assert value == pytest.approx(true, rel=1e-15)
+
+
+def test_symbolic_reference_does_not_take_agreeing_zeros_for_a_value():
+    # softplus''(400) = e^-400/(1 + e^-400)^2: its terms cancel to 0 below 175 digits.
+    value = verify.symbolic_columns(expr.parse("softplus(x)"), np.array([400.0]), 2)[2][0]
+    assert value == pytest.approx(math.exp(-400.0), rel=1e-15)
+
+
+def test_check_fails_where_the_formula_cancels_in_float64():
+    # f = 0 in float64 at 1e-25 (cos rounds to 1); the reference knows it is 0.5.
+    rows = check_rows("(1 - cos(x))/x^2", [1e-25, 1.0], 0)
+    assert verify.worst_failure(rows).worst_x == 1e-25
+    assert "reference 0.5" in verify.failure_message(rows)
+
+
+@pytest.mark.parametrize("text", ["7^12345", "9^9^9", "x + 7^12345", "2^(2^(2^20))"])
+def test_constant_powers_are_folded_to_floats_never_to_big_integers(text):
+    started = time.monotonic()
+    rows = check_rows(text, [-1.0, 0.0, 1.0], 1, timeout=None)
+    assert time.monotonic() - started < 5
+    assert all(row.passed for row in rows)
+
+
+def test_a_reference_past_its_budget_is_skipped_as_too_expensive():
+    parsed = expr.parse(SLOW)
+    xs = np.array([-1.0, 0.0, 1.0])
+    columns = [xs] + [np.zeros(3)] * 7  # values do not matter: nothing gets compared
+    started = time.monotonic()
+    rows = verify.check(parsed, columns, 6, RTOL, ATOL, timeout=TIMEOUT)
+    # Two references side by side, each at most TIMEOUT per order, and killed at the first
+    # order past it: well under 13 orders' worth.
+    assert time.monotonic() - started < 13 * TIMEOUT + 5
+    assert "too expensive" in reasons(rows, "symbolic")
+    assert "skipped: " in verify.render(rows, RTOL, ATOL) and "too expensive" in verify.render(
+        rows, RTOL, ATOL
+    )
+
+
+def test_plot_reference_columns_are_bounded_too():
+    started = time.monotonic()
+    columns = verify.symbolic_columns(expr.parse(SLOW), np.linspace(-1, 1, 50), 6, TIMEOUT)
+    assert time.monotonic() - started < 7 * TIMEOUT + 5
+    assert len(columns) == 7 and np.isnan(columns[6]).all()
+
+
+def test_a_failing_reference_process_is_reported_not_raised(monkeypatch):
+    def explode(*args):
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(verify, "_symbolic_iter", explode)
+    rows = check_rows("sin(x)", [0.5], 1, timeout=5)
+    assert reasons(rows, "symbolic") == {"reference failed": 2}  # f and f'
+    assert all(row.passed for row in rows)
+
+
+@pytest.mark.parametrize(("rtol", "atol"), [(-1.0, None), (None, -1e-3), (math.nan, None)])
+def test_tolerances_refuse_negative_or_nan_values_naming_the_option(rtol, atol):
+    with pytest.raises(OptionError) as caught:
+        run.check_tolerances("float64", rtol, atol)
+    assert caught.value.parameter == ("rtol" if rtol is not None else "atol")
+
+
+def test_check_grid_passes_the_method_through_to_the_table():
+    g = grid.from_num(-1, 1, 5, 100)
+    rows = verify.check_grid(
+        expr.parse("x*sin(x)"), g, 2, "cpu", torch.float64, RTOL, ATOL, method="reverse"
+    )
+    assert all(row.passed for row in rows) and len(rows) == 5
