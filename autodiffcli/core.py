@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from autodiffcli import run
 from autodiffcli.devices import check_name
 from autodiffcli.errors import BudgetError, DeviceError
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DTYPES = {name: getattr(torch, name) for name in run.DTYPES}  # the choices: run.DTYPES
 # Tensor elements that one chunk's autograd graphs may hold: about 200 MB in float64.
 GRAPH_ELEMENTS = 1 << 24
 MIN_CHUNK_POINTS = 16

@@ -22,6 +22,7 @@ import torch.autograd.forward_ad as fwad
 
 from autodiffcli import core, graphs
 from autodiffcli.expr import VARIABLE, Expression, evaluate, evaluate_nodes, python_source
+from autodiffcli.run import EXPLAIN_FORMATS
 
 # Text is wrapped at this width; code and matrices are indented by 4 within it.
 WIDTH = 88
@@ -1129,10 +1130,9 @@ def _json_safe(value):
     return value
 
 
+# One renderer per format that run.EXPLAIN_FORMATS lists (the CLI's choices come from there).
 RENDERERS: dict[str, Callable[[Report], str]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
+    name: globals()[f"render_{name}"] for name in EXPLAIN_FORMATS
 }
 
 

@@ -86,7 +86,9 @@ class Grid:
         indices = np.asarray(indices, dtype=np.int64)
         if self.values is not None:
             return self.values[indices]
-        x = indices.astype(np.float64) * self.step + self.start
+        # Only the last index can overflow i*step (the span fits a float64), and it is pinned.
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = indices.astype(np.float64) * self.step + self.start
         if self.last is not None:
             x[indices == self.count - 1] = self.last
         return x
@@ -105,11 +107,15 @@ def build(
     """The grid for the range options: just one of step, num or input (else the default)."""
     chosen = [
         name
-        for name, value in (("--step", step), ("--num", num), ("--input", input_path))
+        for name, value in (("step", step), ("num", num), ("input_path", input_path))
         if value is not None
     ]
     if len(chosen) > 1:
-        raise GridError(f"use just one of --step, --num or --input (got {', '.join(chosen)})")
+        given = ", ".join(f"{{opt.{name}}}" for name in chosen)
+        raise GridError(
+            f"use just one of {{opt.step}}, {{opt.num}} or {{opt.input_path}} (got {given})",
+            parameter=chosen[-1],
+        )
     if input_path is not None:
         return from_input(input_path, max_points)
     if num is not None:
@@ -123,15 +129,23 @@ def from_range(start: float, stop: float, step: float, max_points: int) -> Grid:
     """Stop-exclusive points like ``numpy.arange``, with a count that does not drift."""
     _check_overflow(start, stop, step, max_points)
     if step == 0:
-        raise GridError("--step must not be zero; try --step 0.01")
+        raise GridError(
+            "{opt.step} must not be zero; try {opt.step}=0.01", parameter="step", value=step
+        )
     span = stop - start
     if span == 0:
-        raise GridError(f"the range is empty: --start and --stop are both {start}")
+        raise GridError(
+            f"the range is empty: {{opt.start}} and {{opt.stop}} are both {start}",
+            parameter="stop",
+            value=stop,
+        )
     if (span > 0) != (step > 0):
         direction = "positive" if span > 0 else "negative"
         raise GridError(
-            f"--step {step} goes away from --stop {stop}; use a {direction} step "
-            f"to go from {start} to {stop}"
+            f"{{opt.step}} {step} goes away from {{opt.stop}} {stop}; use a {direction} step "
+            f"to go from {start} to {stop}",
+            parameter="step",
+            value=step,
         )
     count = _count_before_stop(start, stop, step)
     _check_count(count, max_points)
@@ -166,7 +180,7 @@ def from_num(start: float, stop: float, num: int, max_points: int) -> Grid:
     """``num`` evenly spaced points including both ends, like ``numpy.linspace``."""
     _check_overflow(start, stop)
     if num < 1:
-        raise GridError(f"--num must be at least 1, got {num}")
+        raise GridError(f"{{opt.num}} must be at least 1, got {num}", parameter="num", value=num)
     _check_count(num, max_points)
     if num == 1:
         return Grid(count=1, start=start, step=0.0)

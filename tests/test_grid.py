@@ -44,7 +44,7 @@ def test_num_grid_includes_both_ends_exactly():
     ("start", "stop", "step", "words"),
     [
         (0, 1, 0, "must not be zero"),
-        (0, 1, -0.1, "goes away from --stop"),
+        (0, 1, -0.1, "goes away from stop"),
         (1, 1, 0.1, "range is empty"),
         (float("nan"), 1, 0.1, "^start must be a finite number"),
         (0, float("inf"), 0.1, "^stop must be a finite number"),
