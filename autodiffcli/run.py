@@ -24,7 +24,7 @@ DEVICES = ("cpu", "auto", "cuda", "mps")  # and cuda:N
 EXPLAIN_FORMATS = ("text", "markdown", "json")
 # Repeated reverse mode grows the graph about 3-4x per order; past 10 it is hopeless.
 REVERSE_MAX_ORDER = 10
-MAX_ORDER = 30  # the Taylor engine's limit: values overflow to inf long before cost matters
+MAX_ORDER = 30  # the Taylor engine's: values overflow to inf long before cost matters
 # `auto` keeps autograd's reverse mode at order <= this (the mission's method), Taylor above:
 # measured in bench/RESULTS.md, Taylor is faster from order 2 on.
 AUTO_REVERSE_UP_TO = 1

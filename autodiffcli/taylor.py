@@ -16,9 +16,8 @@ import torch
 
 from autodiffcli.errors import OptionError
 from autodiffcli.expr import Expression, fold
+from autodiffcli.run import MAX_ORDER  # the one limit, shared with the job layer
 
-# Values overflow to inf long before cost matters; 30! still fits in float32.
-MAX_ORDER = 30
 # On the CPU, points are computed in blocks whose series take about this many bytes each, so
 # that a rule's working set stays in cache. Order 10 of log(x**2)*sin(x) + 1/x, 85,000 points,
 # one thread, CPU time of 12 passes (a loaded 2-core machine, two runs): blocks of 4,096 points
