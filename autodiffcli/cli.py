@@ -71,6 +71,10 @@ def message(label: str, style: str, text: str) -> None:
     stderr_console().print(f"[{style}]{label}:[/{style}] {escape(text)}")
 
 
+def error_line(text: str) -> None:
+    message("Error", "bold red", text)
+
+
 def _silence_stdout() -> None:
     """After stdout failed (closed pipe, full disk), stop Python's exit-time flush from
     printing 'Exception ignored' by pointing fd 1 at /dev/null."""
@@ -91,23 +95,19 @@ def reported() -> Iterator[None]:
     except AutodiffError as error:
         if isinstance(error, WriteFailure):
             _silence_stdout()
-        message("Error", "bold red", error.render(o.flag))
+        error_line(error.render(o.flag))
         raise typer.Exit(error.exit_code) from None
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): stop quietly, like `yes | head`
         raise typer.Exit(141) from None
     except signals.Terminated as stop:
-        message("Error", "bold red", f"stopped by {stop.name}")
+        error_line(f"stopped by {stop.name}")
         raise typer.Exit(stop.exit_code) from None
     except KeyboardInterrupt:
-        message("Error", "bold red", "interrupted")
+        error_line("interrupted")
         raise typer.Exit(130) from None
     except Exception as error:  # a bug of ours: say so in one line rather than a traceback
-        message(
-            "Error",
-            "bold red",
-            f"internal error ({type(error).__name__}: {error}); please report it",
-        )
+        error_line(f"internal error ({type(error).__name__}: {error}); please report it")
         raise typer.Exit(1) from None
 
 
@@ -126,14 +126,10 @@ def progress_bar(total: int, enabled: bool):
 
 def warn_nonfinite(names: list[str], counts: list[int], job: run.Job) -> None:
     """One line naming each column that holds NaN or inf, with its count."""
-    bad = [f"{count:,} in {name}" for name, count in zip(names, counts, strict=True) if count]
+    bad = ", ".join(f"{n:,} in {name}" for name, n in zip(names, counts, strict=True) if n)
     if bad:
-        message(
-            "Warning",
-            "yellow",
-            f"non-finite values (NaN or inf): {', '.join(bad)} - "
-            f"f(x) = {job.expression.text} is undefined or infinite at some points",
-        )
+        text = f"f(x) = {job.expression.text} is undefined or infinite at some points"
+        message("Warning", "yellow", f"non-finite values (NaN or inf): {bad} - {text}")
 
 
 def report_check(job: run.Job, rtol, atol, timeout) -> None:
