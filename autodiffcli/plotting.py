@@ -351,6 +351,8 @@ def terminal_plot(
     curves, _ = _hide_where_undefined(curves)
     for k, y in enumerate(curves):
         finite = np.isfinite(y)
+        if not finite.any():
+            continue  # nothing to draw (plotext's legend fails on an empty curve)
         marker = "braille" if colour else TERMINAL_MARKERS[k % len(TERMINAL_MARKERS)]
         name = derivative_symbol(k).replace("^{(", "^(").replace(")}", ")")
         plotext.plot(x[finite].tolist(), y[finite].tolist(), label=f"{name}(x)", marker=marker)

@@ -514,3 +514,10 @@ def test_huge_or_missing_values_still_give_finite_increasing_limits(text, points
     columns = core.table(parsed, grid.from_values(points, 3), 1, "cpu", torch.float64)
     low, high = plotting.plot_figure([c.numpy() for c in columns], text).axes[0].get_ylim()
     assert np.isfinite([low, high]).all() and low < high
+
+
+def test_terminal_plot_of_a_function_undefined_on_the_whole_range_draws_empty_axes():
+    result = invoke("plot", "log(x)", "--start", "-2", "--stop", "-1", "--terminal")
+    assert result.exit_code == 0
+    assert "f(x) = log(x)" in result.stdout
+    assert "100 in f" in result.stderr  # the non-finite warning says why nothing is drawn
