@@ -89,6 +89,7 @@ def prepare(
     resolved = resolve_method(method, order)
     devices.check_name(device)
     check_choice("dtype", dtype, DTYPES)
+    check_representable(grid, dtype)
     return Job(parsed, grid, order, resolved, device, dtype, check_max_memory(max_memory))
 
 
@@ -100,6 +101,26 @@ def check_choice(parameter: str, value: str, choices: tuple[str, ...]) -> str:
             value=value,
         )
     return value
+
+
+# The largest finite value of each dtype (float64's is any finite Python float).
+DTYPE_MAX = {"float64": math.inf, "float32": 3.4028234663852886e38}
+
+
+def check_representable(grid: grids.Grid, dtype: str) -> None:
+    """Every point must be finite in ``dtype``: 1e300 becomes inf in float32."""
+    if grid.values is not None:
+        biggest = float(abs(grid.values).max())
+    else:
+        last = grid.last if grid.last is not None else grid.start + (grid.count - 1) * grid.step
+        biggest = max(abs(grid.start), abs(last))
+    if biggest > DTYPE_MAX[dtype]:
+        raise GridError(
+            f"x reaches {biggest:.3g}, beyond {dtype}'s largest value {DTYPE_MAX[dtype]:.3g}; "
+            "use {opt.dtype}=float64 or a narrower range",
+            parameter="dtype",
+            value=dtype,
+        )
 
 
 def check_max_points(value: float) -> int:

@@ -304,3 +304,13 @@ def test_memory_budget_too_small_for_one_chunk_is_refused():
         "derive", NEST, "-k", "6", "--num", "3", "--method", "reverse", "--max-memory", "2e6"
     )
     assert result.exit_code == 2 and "--max-memory" in result.stderr
+
+
+def test_points_beyond_float32_are_refused_before_any_work():
+    result = invoke(
+        "plot", "x", "--start", "1e300", "--stop", "1e301", "--num", "3", "--dtype", "float32"
+    )
+    assert result.exit_code == 2
+    assert "beyond float32's largest value" in result.stderr and "--dtype=float64" in result.stderr
+    with pytest.raises(GridError):
+        autodiffcli.derive("x", [1.0, 1e39], dtype="float32")
