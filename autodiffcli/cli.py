@@ -188,6 +188,7 @@ def derive(
         job = prepare(locals())
         table_format = run.check_table_output(output, fmt.value if fmt else None)
         tolerances = run.check_tolerances(job.dtype, rtol, atol, check_timeout) if check else None
+        run.check_finite_points("taylor_at", taylor_at)
         from autodiffcli import writers
 
         run.target(job)  # torch loads before the file opens: a Ctrl-C mid-import leaves nothing
@@ -326,8 +327,6 @@ def main() -> None:
     """Console-script entry point: stream failures outside a command end in one line too."""
     if sys.stdout is None:
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStream()))
-    if sys.stdin is None:
-        sys.stdin = io.StringIO()
     try:
         app()
     except OSError as error:  # e.g. --help or --version into a full disk

@@ -8,6 +8,7 @@ numerics) without importing torch, so every mistake answers at once. The use cas
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -187,14 +188,15 @@ def check_table_output(path: str | None, fmt: str | None, parameter: str = "outp
     return writers.choose_format(path, fmt)
 
 
-def check_finite_point(parameter: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise OptionError(
-            f"{{opt.{parameter}}} must be a finite number, got {value}",
-            parameter=parameter,
-            value=value,
-        )
-    return value
+def check_finite_points(parameter: str, values: Sequence[float] | float | None) -> None:
+    """Points such as --tangent-at or --trace must be finite; checked before any work."""
+    for value in [values] if isinstance(values, (int, float)) else values or ():
+        if not math.isfinite(value):
+            raise OptionError(
+                f"{{opt.{parameter}}} must be a finite number, got {value}",
+                parameter=parameter,
+                value=value,
+            )
 
 
 # ----- Use cases (these import torch) -----
@@ -214,13 +216,13 @@ def column_names(job: Job) -> list[str]:
     return core.column_names(job.order)
 
 
-def chunks(job: Job, device, dtype, grid: grids.Grid | None = None) -> Iterator[list]:
+def chunks(job: Job, device, dtype) -> Iterator[list]:
     """Column tensors [x, f, f', ...] chunk by chunk, within the job's memory budget."""
     from autodiffcli import core
 
     return core.table_chunks(
         job.expression,
-        job.grid if grid is None else grid,
+        job.grid,
         job.order,
         device,
         dtype,
@@ -260,48 +262,33 @@ def table(job: Job) -> dict:
     return {name: np.concatenate([part[name] for part in parts]) for name in column_names(job)}
 
 
-def tangents(job: Job, points: list[float]) -> list[tuple[float, float, float]]:
-    """(x0, f(x0), f'(x0)) at each point, by the job's own engine at order 1."""
-    for point in points:
-        check_finite_point("tangent_at", point)
+def at_points(job: Job, points: Sequence[float], **changes) -> Job:
+    """The same job on the given points (and any other ``changes``): tangents, series."""
+    return dataclasses.replace(job, grid=grids.from_values(list(points), len(points)), **changes)
+
+
+def tangents(job: Job, points: Sequence[float]) -> list[tuple[float, float, float]]:
+    """(x0, f(x0), f'(x0)) at each point, by autograd's reverse mode as at order 1."""
     if not points:
         return []
-    sub = Job(
-        job.expression,
-        grids.from_values(points, len(points)),
-        1,
-        "reverse",
-        job.device,
-        job.dtype,
-        job.max_memory,
-    )
-    columns = table(sub)
-    return list(
-        zip(columns["x"].tolist(), columns["f"].tolist(), columns["df"].tolist(), strict=True)
-    )
+    columns = table(at_points(job, points, order=1, method="reverse"))
+    return list(zip(*(columns[name].tolist() for name in ("x", "f", "df")), strict=True))
 
 
-def taylor_series(job: Job, x0: float) -> dict:
-    """Columns k, coefficient f^(k)(x0)/k! and derivative f^(k)(x0) for k = 0..order."""
+def taylor_series(job: Job, points: Sequence[float]) -> dict:
+    """The Taylor series of f around each point, up to the job's order, in one pass of its
+    engine: columns x0, k, f^(k)(x0)/k! and f^(k)(x0), one row per (x0, k)."""
     import numpy as np
 
-    check_finite_point("taylor_at", x0)
-    sub = Job(
-        job.expression,
-        grids.from_values([x0], 1),
-        job.order,
-        job.method,
-        job.device,
-        job.dtype,
-        job.max_memory,
-    )
-    row = table(sub)
-    derivatives = np.array([row[name][0] for name in column_names(sub)[1:]], dtype=np.float64)
+    sub = at_points(job, points)
+    columns = table(sub)
+    derivatives = np.stack([columns[name] for name in column_names(sub)[1:]], axis=1)
     factorials = np.array([math.factorial(k) for k in range(job.order + 1)], dtype=np.float64)
     return {
-        "k": np.arange(job.order + 1, dtype=np.int64),
-        "coefficient": derivatives / factorials,
-        "derivative": derivatives,
+        "x0": np.repeat(np.asarray(points, dtype=np.float64), job.order + 1),
+        "k": np.tile(np.arange(job.order + 1, dtype=np.int64), len(points)),
+        "coefficient": (derivatives / factorials).ravel(),
+        "derivative": derivatives.ravel(),
     }
 
 
@@ -350,7 +337,7 @@ def check(job: Job, rtol: float, atol: float, timeout: float | None = None) -> C
         rtol,
         atol,
         method=job.method,
-        **({} if timeout is None else {"timeout": timeout}),
+        timeout=verify.DEFAULT_TIMEOUT if timeout is None else timeout,
     )
     report = verify.render(rows, rtol, atol, method=job.method)
     return CheckOutcome(report, verify.failure_message(rows))
@@ -381,24 +368,14 @@ def write_table(
         return writers.TableWriter(sink[0], fmt, names, header, sink[1])
 
     if taylor_at:
-        names, columns = taylor_table(job, list(taylor_at))
+        series = taylor_series(job, taylor_at)
+        names, columns = list(series), list(series.values())
         writer = writer_for(names)
         writer.write(columns)
         writer.close()
         return Written(names, [0] * len(names), len(columns[0]))
     names = column_names(job)
     return Written(names, stream_table(job, writer_for(names), advance), len(job.grid))
-
-
-def taylor_table(job: Job, points: list[float]) -> tuple[list[str], list]:
-    """derive --taylor-at: columns x0, k, f^(k)(x0)/k! and f^(k)(x0), one row per (x0, k)."""
-    import numpy as np
-
-    parts = [taylor_series(job, x0) for x0 in points]
-    x0 = np.repeat(np.asarray(points, dtype=np.float64), job.order + 1)
-    names = ["x0", "k", "coefficient", "derivative"]
-    columns = [x0, *(np.concatenate([part[name] for part in parts]) for name in names[1:])]
-    return names, columns
 
 
 # ----- plot -----
@@ -450,10 +427,8 @@ def check_figure(request: FigureRequest) -> None:
         plotting.check_size(request.width, request.height, request.dpi)
     if request.show:
         plotting.check_display()
-    for x0 in request.tangent_at or ():
-        check_finite_point("tangent_at", x0)
-    for x0 in request.taylor_at or ():
-        check_finite_point("taylor_at", x0)
+    check_finite_points("tangent_at", request.tangent_at)
+    check_finite_points("taylor_at", request.taylor_at)
     plotting.check_ylim(request.ylim)
     plotting.check_title(request.title)
 
@@ -490,10 +465,8 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
         width=request.width,
         height=request.height,
         dpi=request.dpi,
-        tangents=tuple(
-            plotting.Tangent(*row) for row in tangents(job, list(request.tangent_at or ()))
-        ),
-        taylor=taylor_polynomials(job, list(request.taylor_at or ())),
+        tangents=tuple(plotting.Tangent(*row) for row in tangents(job, request.tangent_at or ())),
+        taylor=taylor_polynomials(job, request.taylor_at or ()),
         reference=_symbolic_columns(job, columns[0]) if request.reference else None,
         ylim=request.ylim,
         panels=request.panels,
@@ -506,15 +479,17 @@ def draw(job: Job, request: FigureRequest) -> DrawnFigure:
     return DrawnFigure(None, names, counts)
 
 
-def taylor_polynomials(job: Job, points: list[float]) -> list:
+def taylor_polynomials(job: Job, points: Sequence[float]) -> list:
     """plot --taylor-at: the Taylor series of f at each point, up to the job's order."""
     from autodiffcli import plotting
 
-    series = []
-    for x0 in points:
-        derivatives = taylor_series(job, x0)["derivative"]
-        series.append(plotting.TaylorSeries.from_derivatives(x0, derivatives.tolist()))
-    return series
+    if not points:
+        return []
+    rows = taylor_series(job, points)["derivative"].reshape(len(points), job.order + 1)
+    return [
+        plotting.TaylorSeries.from_derivatives(x0, row.tolist())
+        for x0, row in zip(points, rows, strict=True)
+    ]
 
 
 def _symbolic_columns(job: Job, xs) -> list:
@@ -548,7 +523,7 @@ def check_lesson(job: Job, request: LessonRequest) -> None:
 
     check_explain_points(job)
     if request.trace_at is not None:
-        check_finite_point("trace_at", request.trace_at)
+        check_finite_points("trace_at", request.trace_at)
     if request.dot is not None:
         writers.check_output_path(request.dot, "dot")
     if request.graph is not None:
