@@ -10,7 +10,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from autodiffcli.errors import DeviceError
+from autodiffcli.errors import DeviceError, printable
 
 DEVICE_PATTERN = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
 _FIELD = re.compile(r"^(\w+)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$", re.MULTILINE)
@@ -19,9 +19,8 @@ _FIELD = re.compile(r"^(\w+)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$", re.MULTILINE)
 def check_name(name: str) -> str:
     """``name`` if it is a device name autodiff knows; a DeviceError saying the choices if not."""
     if not DEVICE_PATTERN.fullmatch(name):
-        shown = name.encode("unicode_escape").decode("ascii")
         raise DeviceError(
-            f"unknown device '{shown}'; use cpu, cuda, cuda:N, mps or auto",
+            f"unknown device '{printable(name)}'; use cpu, cuda, cuda:N, mps or auto",
             parameter="device",
             value=name,
         )

@@ -15,6 +15,12 @@ from collections.abc import Callable
 _PARAMETER = re.compile(r"\{opt\.([a-z_]+)\}")
 
 
+def printable(text: str) -> str:
+    """User text as a message shows it: control characters escaped, so that an echoed name
+    cannot move the cursor or retitle the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class AutodiffError(ValueError):
     """A problem the user can fix; the message says what is wrong and how to fix it.
 

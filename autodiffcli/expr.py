@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autodiffcli import series
-from autodiffcli.errors import ExpressionError
+from autodiffcli.errors import ExpressionError, printable
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 200
@@ -654,7 +654,7 @@ def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
     terminal; the caret still points at the character meant.
     """
     begin = max(0, min(column - 1 - width // 2, len(text) - width))
-    shown = [_visible(char) for char in text[begin : begin + width]]
+    shown = [printable(char) for char in text[begin : begin + width]]
     caret = sum(map(len, shown[: column - 1 - begin])) + max(0, column - 1 - begin - len(shown))
     excerpt = "".join(shown)
     if begin > 0:
@@ -664,13 +664,9 @@ def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
     return excerpt, caret
 
 
-def _visible(char: str) -> str:
-    return char if char.isprintable() else repr(char)[1:-1]
-
-
 def _shown(text: str, limit: int = 30) -> str:
     """User text quoted in a message: control characters escaped, long text cut short."""
-    text = "".join(map(_visible, text))
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from autodiffcli.errors import OutputError, WriteFailure
+from autodiffcli.errors import OutputError, WriteFailure, printable
 
 FORMATS = ("csv", "tsv", "parquet", "ndjson")
 EXTENSIONS = {
@@ -48,7 +48,7 @@ def choose_format(path: str | None, fmt: str | None) -> str:
     if suffix not in EXTENSIONS:
         known = ", ".join(sorted(EXTENSIONS))
         raise OutputError(
-            f"cannot tell the format of '{path}' from its extension; "
+            f"cannot tell the format of '{printable(path)}' from its extension; "
             f"use one of {known} or pass --format {'|'.join(FORMATS)}"
         )
     return EXTENSIONS[suffix]
@@ -58,7 +58,7 @@ def check_output_path(path: str, parameter: str = "output") -> Path:
     """Fail early (before any work) if ``path`` cannot be written; ``parameter`` names the
     option in the message."""
     target = Path(path)
-    name = f"{{opt.{parameter}}} {_printable(path)}"
+    name = f"{{opt.{parameter}}} {printable(path)}"
     if target.is_dir():
         raise OutputError(f"{name} is a directory; give a file name", parameter=parameter)
     if writes_in_place(target):
@@ -68,21 +68,16 @@ def check_output_path(path: str, parameter: str = "output") -> Path:
     parent = replaced_file(target).parent
     if not parent.is_dir():
         raise OutputError(
-            f"{name}: folder '{_printable(str(parent))}' does not exist; create it first",
+            f"{name}: folder '{printable(str(parent))}' does not exist; create it first",
             parameter=parameter,
         )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(
-            f"{name}: folder '{_printable(str(parent))}' is not writable", parameter=parameter
+            f"{name}: folder '{printable(str(parent))}' is not writable", parameter=parameter
         )
     if target.exists() and not os.access(target, os.W_OK):
         raise OutputError(f"{name} exists and is read-only", parameter=parameter)
     return target
-
-
-def _printable(text: str) -> str:
-    """User text as shown in a message: control characters escaped (no terminal tricks)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def writes_in_place(path: str | Path) -> bool:
@@ -168,14 +163,14 @@ def _in_place_output(path: Path) -> Iterator[BinaryIO]:
     try:
         handle = open(path, "ab")  # noqa: SIM115 - closed in the with below
     except OSError as error:
-        raise WriteFailure(f"cannot write {_printable(str(path))}: {_reason(error)}") from None
+        raise WriteFailure(f"cannot write {printable(str(path))}: {_reason(error)}") from None
     try:
         with handle:
             yield handle
     except OSError as error:
         if isinstance(error, BrokenPipeError):
             raise
-        raise WriteFailure(f"cannot write {_printable(str(path))}: {_reason(error)}") from None
+        raise WriteFailure(f"cannot write {printable(str(path))}: {_reason(error)}") from None
 
 
 def _copy_owner(existing: Path, new: Path) -> None:
