@@ -1,4 +1,5 @@
-"""The Python API: the CLI's job layer (:mod:`autodiffcli.run`), returning numpy.
+"""The Python API: the CLI's job layer (:mod:`autodiffcli.job`, :mod:`autodiffcli.run`),
+returning numpy.
 
 Options have the CLI's names and meanings; errors are the library's own
 (:mod:`autodiffcli.errors`, subclasses of ValueError) and name parameters as Python does.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from autodiffcli import run
+from autodiffcli import job, run
 
 
 def derive(expression: str = "sin(x)", x: Sequence[float] | None = None, **options) -> dict:
@@ -17,13 +18,13 @@ def derive(expression: str = "sin(x)", x: Sequence[float] | None = None, **optio
     Points are ``x`` if given, else the range: ``start``, ``stop`` and ``step`` (like
     numpy.arange, default 0.01) or ``num`` evenly spaced points, or ``input_path``. Other
     options: ``order`` (default 1), ``method`` ("auto", "reverse", "taylor"), ``device``,
-    ``dtype``, ``max_points``, ``max_memory``; see :func:`autodiffcli.run.prepare`.
+    ``dtype``, ``max_points``, ``max_memory``; see :func:`autodiffcli.job.prepare`.
 
     Example:
         >>> derive("x**2", [1.0, 2.0])["df"]
         array([2., 4.])
     """
-    return run.table(run.prepare(expression, x, **options))
+    return run.table(job.prepare(expression, x, **options))
 
 
 def derive_chunks(
@@ -31,4 +32,4 @@ def derive_chunks(
 ) -> Iterator[dict]:
     """The same table as :func:`derive`, as an iterator of chunks (dicts of numpy columns), so
     a table of any length streams in bounded memory. Errors in the options raise at the call."""
-    return run.iter_table(run.prepare(expression, x, **options))
+    return run.iter_table(job.prepare(expression, x, **options))

@@ -1,16 +1,14 @@
 """The command line: parse options, call the job layer, report. Nothing else lives here.
 
-Every command first calls :func:`autodiffcli.run.prepare` (and checks its outputs), which
+Every command first calls :func:`autodiffcli.job.prepare` (and checks its outputs), which
 imports no torch, so `--help` and every input error answer at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import errno
 import functools
-import inspect
 import io
 import os
 import sys
@@ -19,9 +17,10 @@ from typing import Annotated
 
 import typer
 
-from autodiffcli import __version__, run
+from autodiffcli import __version__, job, run
 from autodiffcli import options as o
 from autodiffcli.errors import AutodiffError, WriteFailure
+from autodiffcli.problem import Problem
 
 app = typer.Typer(
     name="autodiff",
@@ -124,39 +123,26 @@ def progress_bar(total: int, enabled: bool):
         yield lambda n: progress.advance(task, n)
 
 
-def warn_nonfinite(names: list[str], counts: list[int], job: run.Job) -> None:
+def warn_nonfinite(names: list[str], counts: list[int], problem: Problem) -> None:
     """One line naming each column that holds NaN or inf, with its count."""
     bad = ", ".join(f"{n:,} in {name}" for name, n in zip(names, counts, strict=True) if n)
     if bad:
-        text = f"f(x) = {job.expression.text} is undefined or infinite at some points"
+        variables = ", ".join(problem.expression.variables)
+        text = f"f({variables}) = {problem.expression.text} is undefined or infinite at some points"
         message("Warning", "yellow", f"non-finite values (NaN or inf): {bad} - {text}")
 
 
-def report_check(job: run.Job, rtol, atol, timeout) -> None:
+def report_check(problem: Problem, rtol, atol, timeout) -> None:
     """--check: the comparison on stderr; exit 1 (CheckFailed) if it fails."""
     from autodiffcli.errors import CheckFailed
 
-    outcome = run.check(job, rtol, atol, timeout)
+    outcome = run.check(problem, rtol, atol, timeout)
     sys.stderr.write(outcome.report + "\n")
     if outcome.failure:
         raise CheckFailed(outcome.failure)
 
 
 # ----- Commands -----
-
-
-def pick(target, params: dict) -> dict:
-    """The command's parameters that ``target`` takes: the CLI uses the library's names."""
-    accepted = inspect.signature(target).parameters
-    return {
-        name: value.value if isinstance(value, enum.Enum) else value
-        for name, value in params.items()
-        if name in accepted
-    }
-
-
-def prepare(params: dict, **extra) -> run.Job:
-    return run.prepare(**pick(run.prepare, params), **extra)
 
 
 @command(epilog=o.DERIVE_EXAMPLES)
@@ -185,24 +171,39 @@ def derive(
 ) -> None:
     """Write x, f(x) and its derivatives as a table (CSV on stdout by default)."""
     with reported():
-        job = prepare(locals())
-        table_format = run.check_table_output(output, fmt.value if fmt else None)
-        tolerances = run.check_tolerances(job.dtype, rtol, atol, check_timeout) if check else None
-        run.check_finite_points("taylor_at", taylor_at)
+        problem = job.prepare(
+            expression,
+            start=start,
+            stop=stop,
+            step=step,
+            num=num,
+            input_path=input_path,
+            max_points=max_points,
+            order=order,
+            method=method.value,
+            device=device,
+            dtype=dtype.value,
+            max_memory=max_memory,
+        )
+        table_format = job.check_table_output(output, fmt.value if fmt else None)
+        tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
+        job.check_finite_points("taylor_at", taylor_at)
         from autodiffcli import writers
 
-        run.target(job)  # torch loads before the file opens: a Ctrl-C mid-import leaves nothing
+        run.target(problem)  # torch loads before the file opens: Ctrl-C mid-import leaves nothing
         with (
             writers.output_stream(output) as sink,
-            progress_bar(len(job.grid), not quiet and not taylor_at) as advance,
+            progress_bar(len(problem.domain), not quiet and not taylor_at) as advance,
         ):
-            written = run.write_table(job, sink, table_format, not no_header, taylor_at, advance)
+            written = run.write_table(
+                problem, sink, table_format, not no_header, taylor_at, advance
+            )
         if not quiet:
             if output not in (None, "-"):
                 message("Wrote", "green", f"{written.rows:,} rows to {output}")
-            warn_nonfinite(written.names, written.counts, job)
+            warn_nonfinite(written.names, written.counts, problem)
         if tolerances:
-            report_check(job, *tolerances)
+            report_check(problem, *tolerances)
 
 
 @command(epilog=o.PLOT_EXAMPLES)
@@ -240,19 +241,46 @@ def plot(
 ) -> None:
     """Plot f and its derivatives to an image (default plot.png) or the terminal."""
     with reported():
-        job = prepare(locals())
-        figure = run.FigureRequest(**pick(run.FigureRequest, locals()))
+        problem = job.prepare(
+            expression,
+            start=start,
+            stop=stop,
+            step=step,
+            num=num,
+            input_path=input_path,
+            max_points=max_points,
+            order=order,
+            method=method.value,
+            device=device,
+            dtype=dtype.value,
+            max_memory=max_memory,
+        )
+        figure = run.FigureRequest(
+            output=output,
+            csv_path=csv_path,
+            title=title,
+            width=width,
+            height=height,
+            dpi=dpi,
+            tangent_at=tangent_at,
+            taylor_at=taylor_at,
+            ylim=ylim,
+            panels=panels,
+            reference=reference,
+            terminal=terminal,
+            show=show,
+        )
         run.check_figure(figure)
-        tolerances = run.check_tolerances(job.dtype, rtol, atol, check_timeout) if check else None
-        drawn = run.draw(job, figure)
+        tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
+        drawn = run.draw(problem, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
         if not quiet:
             if figure.file:
                 message("Wrote", "green", figure.file)
-            warn_nonfinite(drawn.names, drawn.counts, job)
+            warn_nonfinite(drawn.names, drawn.counts, problem)
         if tolerances:
-            report_check(job, *tolerances)
+            report_check(problem, *tolerances)
 
 
 @command(epilog=o.EXPLAIN_EXAMPLES)
@@ -264,10 +292,8 @@ def explain(
     num: o.Points = None,
     input_path: o.Input = None,
     order: o.Order = 1,
-    method: o.MethodOption = o.Method.auto,
     device: o.Device = "cpu",
     dtype: o.DTypeOption = o.DType.float64,
-    max_memory: o.MaxMemory = None,
     fmt: o.ExplainFormatOption = o.ExplainFormat.text,
     dot: o.Dot = None,
     graph: o.Graph = None,
@@ -275,24 +301,35 @@ def explain(
 ) -> None:
     """Explain, with live torch output, how autograd differentiates f over a vector of points."""
     with reported():
-        job = prepare(locals(), default_num=5)
+        problem = job.prepare(
+            expression,
+            start=start,
+            stop=stop,
+            step=step,
+            num=num,
+            input_path=input_path,
+            order=order,
+            device=device,
+            dtype=dtype.value,
+            default_num=5,
+        )
         ranged = (start, stop, step, num, input_path) != (-5.0, 5.0, None, None, None)
         request = run.LessonRequest(trace_at, dot, graph, move_undefined=not ranged)
-        run.check_lesson(job, request)
-        show_report(run.lesson(job, request), fmt.value)
+        run.check_lesson(problem, request)
+        show_report(run.lesson(problem, request), fmt.value)
 
 
-def show_report(report, fmt: str) -> None:
+def show_report(lesson, fmt: str) -> None:
     """Rich markdown on a terminal; plain text, markdown or JSON otherwise."""
-    from autodiffcli import explain as lesson
+    from autodiffcli.lesson import report
 
     if fmt == "text" and sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
 
-        Console().print(Markdown(lesson.render_markdown(report)))
+        Console().print(Markdown(report.render_markdown(lesson)))
         return
-    write_stdout(lesson.RENDERERS[fmt](report))
+    write_stdout(report.RENDERERS[fmt](lesson))
 
 
 def write_stdout(text: str) -> None:

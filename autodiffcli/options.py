@@ -1,7 +1,7 @@
 """The command line's vocabulary: shared options, grouped help, completions and usage hints.
 
 Everything here is Typer/click declaration, kept apart so that ``cli.py`` reads as the three
-commands. Choices come from :mod:`autodiffcli.run`, where each list is written once.
+commands. Choices come from :mod:`autodiffcli.limits`, where each list is written once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typer import _click as click
 from typer._click.exceptions import NoSuchOption, UsageError
 from typer.core import TyperCommand
 
-from autodiffcli import run, writers
+from autodiffcli import lang, limits
 
 RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS = "Range", "Numerics", "Output", "Figure", "Verification"
 PANELS = (RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS)
@@ -34,14 +34,14 @@ def choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
     return enum.Enum(name, {value: value for value in values}, type=str)
 
 
-Method = choices("Method", run.METHODS)
-DType = choices("DType", run.DTYPES)
-TableFormat = choices("TableFormat", writers.FORMATS)
-ExplainFormat = choices("ExplainFormat", run.EXPLAIN_FORMATS)
+Method = choices("Method", limits.METHODS)
+DType = choices("DType", limits.DTYPES)
+TableFormat = choices("TableFormat", limits.TABLE_FORMATS)
+ExplainFormat = choices("ExplainFormat", limits.EXPLAIN_FORMATS)
 
 
 def complete_device(incomplete: str) -> list[str]:
-    return [name for name in (*run.DEVICES, "cuda:0", "cuda:1") if name.startswith(incomplete)]
+    return [name for name in (*limits.DEVICES, "cuda:0", "cuda:1") if name.startswith(incomplete)]
 
 
 def _option(*names: str, panel: str, help: str, metavar: str | None = None, **extra):
@@ -108,8 +108,8 @@ Order = Annotated[
         "-k",
         panel=NUMERICS,
         metavar="K",
-        help=f"Highest derivative, 0 to {run.REVERSE_MAX_ORDER} by reverse mode, "
-        f"up to {run.MAX_ORDER} by Taylor mode.",
+        help=f"Highest derivative, 0 to {limits.REVERSE_MAX_ORDER} by reverse mode, "
+        f"up to {limits.MAX_ORDER} by Taylor mode.",
     ),
 ]
 MethodOption = Annotated[
@@ -361,12 +361,10 @@ Trace = Annotated[
 
 def _quoted(words: str) -> str:
     """What the user most likely meant by unquoted words: 'sin x' is sin(x), 'x + 1' is x + 1."""
-    from autodiffcli import expr
-
     head, _, rest = words.partition(" ")
     for candidate in (words, f"{head}({rest})"):
         try:
-            expr.parse(candidate)
+            lang.parse(candidate)
         except ValueError:
             continue
         return candidate

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autodiffcli.errors import OutputError, WriteFailure, printable
+from autodiffcli.limits import TABLE_FORMATS
 
-FORMATS = ("csv", "tsv", "parquet", "ndjson")
 EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -49,7 +49,7 @@ def choose_format(path: str | None, fmt: str | None) -> str:
         known = ", ".join(sorted(EXTENSIONS))
         raise OutputError(
             f"cannot tell the format of '{printable(path)}' from its extension; "
-            f"use one of {known} or pass --format {'|'.join(FORMATS)}"
+            f"use one of {known} or pass --format {'|'.join(TABLE_FORMATS)}"
         )
     return EXTENSIONS[suffix]
 

@@ -10,21 +10,18 @@ stays text in SVG and PDF.
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from autodiffcli import expr
-from autodiffcli.errors import OptionError, OutputError
+from autodiffcli import lang
+from autodiffcli.errors import ExpressionError
+from autodiffcli.plotting.files import check_title, check_ylim
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 LINESTYLES = ["-", "--", "-.", ":"]
-MAX_PIXELS = 100_000_000
 # A tangent segment spans this fraction of the plotted x range, centred on its point.
 TANGENT_FRACTION = 0.3
 # Orders from which each curve gets its own panel by default: f, f', f'', f''' on one axes
@@ -49,14 +46,6 @@ SMALL_FIGURE_INCHES = 5.0
 # Axis limits stay within this, so that spans and margins of values near 1e308 stay finite.
 LARGEST_LIMIT = 1e300
 SMOOTH_POINTS = 512  # points on which tangents and Taylor polynomials are drawn
-# Text stays text: SVG <text> elements and PDF TrueType (Type 42) fonts instead of Type 3.
-FONT_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
-# Formats every supported matplotlib writes: checked without importing matplotlib.
-COMMON_FORMATS = frozenset(
-    ["eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff"]
-    + ["webp"]
-)
-TERMINAL_MARKERS = ["•", "+", "x", "o", "*", "#", "@"]
 
 
 @dataclass(frozen=True)
@@ -140,81 +129,6 @@ def linear_text(slope: float, intercept: float) -> str:
     return f"{term} {'-' if intercept < 0 else '+'} {b}"
 
 
-def supported_formats() -> dict[str, str]:
-    """Image formats matplotlib can write: extension -> description."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    return FigureCanvasBase.get_supported_filetypes()
-
-
-def image_format(path: str) -> str:
-    """The image format from ``path``'s extension, or a clear error listing the supported ones.
-
-    Common formats answer without importing matplotlib; others ask it.
-    """
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in COMMON_FORMATS:
-        return suffix
-    formats = supported_formats()
-    if suffix not in formats:
-        known = ", ".join(sorted(formats))
-        raise OutputError(
-            f"cannot write a '{suffix or path}' image; use one of: {known} "
-            "(e.g. {opt.output}=plot.png)",
-            parameter="output",
-            value=path,
-        )
-    return suffix
-
-
-def check_size(width: float, height: float, dpi: float) -> None:
-    """Reject sizes that are not positive or would need an absurd number of pixels."""
-    for name, value in (("width", width), ("height", height), ("dpi", dpi)):
-        if not (math.isfinite(value) and value > 0):
-            raise OptionError(
-                f"{{opt.{name}}} must be a positive number, got {value}",
-                parameter=name,
-                value=value,
-            )
-    if width * height * dpi * dpi > MAX_PIXELS:
-        raise OptionError(
-            f"{width}x{height} in at {dpi} dpi is over {MAX_PIXELS:,} pixels; "
-            "lower {opt.dpi} or the size",
-            parameter="dpi",
-            value=dpi,
-        )
-
-
-def check_ylim(ylim: tuple[float, float] | None) -> None:
-    """``ylim`` must be two finite numbers, low before high."""
-    if ylim is None:
-        return
-    low, high = ylim
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise OptionError(
-            f"{{opt.ylim}} needs two finite numbers, the lower first; got {low} {high}",
-            parameter="ylim",
-            value=ylim,
-        )
-
-
-def check_title(title: str | None) -> None:
-    """A title with ``$`` must be valid mathtext; say so here rather than fail when drawing."""
-    if title is None or "$" not in title:
-        return
-    from matplotlib.mathtext import MathTextParser
-
-    try:
-        MathTextParser("path").parse(title)
-    except ValueError as error:
-        reason = str(error).strip().splitlines()[-1].split("  (at")[0]
-        raise OptionError(
-            f"{{opt.title}} is not valid math text ({reason}); write a literal dollar as \\$",
-            parameter="title",
-            value=title,
-        ) from None
-
-
 def derivative_label(k: int) -> str:
     """Math-text legend label of the k-th derivative: f(x), f'(x), f''(x), f'''(x), f^(4)(x)."""
     return f"${derivative_symbol(k)}(x)$"
@@ -225,11 +139,11 @@ def derivative_symbol(k: int) -> str:
     return "f" + "'" * k if k <= 3 else f"f^{{({k})}}"
 
 
-def expression_latex(expression: str, parsed: expr.Expression | None = None) -> str | None:
+def expression_latex(expression: str, parsed: lang.Expression | None = None) -> str | None:
     """Mathtext of the expression (no ``$``), or None when it cannot be shown as maths."""
     try:
-        text = expr.latex(parsed if parsed is not None else expr.parse(expression))
-    except expr.ExpressionError:
+        text = lang.latex(parsed if parsed is not None else lang.parse(expression))
+    except ExpressionError:
         return None
     return text if len(text) <= TITLE_LATEX_CHARS else None
 
@@ -246,7 +160,7 @@ def plot_figure(
     tangents: Sequence[Tangent] = (),
     reference: list[np.ndarray] | None = None,
     interactive: bool = False,
-    parsed: expr.Expression | None = None,
+    parsed: lang.Expression | None = None,
     ylim: tuple[float, float] | None = None,
     panels: bool | None = None,
     taylor: Sequence[TaylorSeries] = (),
@@ -272,8 +186,8 @@ def plot_figure(
     """
     check_ylim(ylim)
     check_title(title)
-    x, curves, reference = _ordered_by_x(columns, reference)
-    curves, hidden = _hide_where_undefined(curves)
+    x, curves, reference = ordered_by_x(columns, reference)
+    curves, hidden = hide_where_undefined(curves)
     if panels is None:
         panels = len(curves) - 1 >= PANELS_FROM_ORDER
     figure, value_axes, error_axes = _make_axes(
@@ -304,68 +218,7 @@ def plot_figure(
     return figure
 
 
-@np.errstate(over="ignore", invalid="ignore")
-def save_figure(figure, path: str, fmt: str, dpi: float) -> None:
-    """Render ``figure`` to ``path`` atomically (no partial image on failure), text as text."""
-    from matplotlib import rc_context
-
-    from autodiffcli.writers import atomic_output
-
-    with rc_context(FONT_RC), atomic_output(path) as handle:
-        figure.savefig(handle, format=fmt, dpi=dpi)
-
-
-def check_display() -> None:
-    """--show needs a window system: fail clearly (before any work) where there is none."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        raise OutputError(
-            "{opt.show} needs a display (DISPLAY is not set); use {opt.output} FILE instead",
-            parameter="show",
-        )
-
-
-def show_figure() -> None:
-    """Open the window of the figure made with ``interactive=True``."""
-    import matplotlib.pyplot as plt
-
-    plt.show()
-
-
-def terminal_plot(
-    columns: list[np.ndarray], expression: str, title: str | None, colour: bool | None = None
-) -> str:
-    """The same curves drawn with characters (plotext), for ssh sessions and quick looks.
-
-    Colour codes go only to a terminal (``colour`` None: whether stdout is one). Without
-    colour each curve gets its own marker character, named in the legend, so that f and
-    f' stay apart in a pipe or a file.
-    """
-    import plotext
-
-    if colour is None:
-        colour = sys.stdout.isatty()
-    plotext.clear_figure()
-    x, curves, _ = _ordered_by_x(columns, None)
-    curves, _ = _hide_where_undefined(curves)
-    for k, y in enumerate(curves):
-        finite = np.isfinite(y)
-        if not finite.any():
-            continue  # nothing to draw (plotext's legend fails on an empty curve)
-        marker = "braille" if colour else TERMINAL_MARKERS[k % len(TERMINAL_MARKERS)]
-        name = derivative_symbol(k).replace("^{(", "^(").replace(")}", ")")
-        plotext.plot(x[finite].tolist(), y[finite].tolist(), label=f"{name}(x)", marker=marker)
-    plotext.title(title if title is not None else f"f(x) = {expression}")
-    plotext.xlabel("x")
-    drawing = plotext.build()
-    return drawing if colour else plotext.uncolorize(drawing)
-
-
-# ----- Data -----
-
-
-def _ordered_by_x(columns, reference):
+def ordered_by_x(columns, reference):
     """x increasing (``--input`` may give any order), so that lines join neighbours only."""
     x = np.asarray(columns[0])
     curves = [np.asarray(c) for c in columns[1:]]
@@ -377,7 +230,7 @@ def _ordered_by_x(columns, reference):
     return x, curves, reference
 
 
-def _hide_where_undefined(curves: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+def hide_where_undefined(curves: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
     """Derivatives as NaN where f is not finite: autograd's value there is not a derivative
     of anything drawn. Returns the curves and how many derivative points were hidden."""
     undefined = ~np.isfinite(curves[0])
@@ -456,9 +309,6 @@ def _x_range(x, tangents, taylor) -> tuple[float, float]:
     points += [s.x0 for s in taylor if math.isfinite(s.x0)]
     low, high = min(points), max(points)
     return (low - 0.5, high + 0.5) if low == high else (low, high)
-
-
-# ----- Drawing -----
 
 
 def _make_axes(width, height, dpi, count, with_errors, interactive):

@@ -1,6 +1,7 @@
-"""Sample points: a range with a step, N evenly spaced points, or x values read from a file.
+"""Sample points with named axes: per axis a range with a step, N evenly spaced points, or
+values read from a file; a :class:`Domain` is the product of its axes' grids.
 
-A grid knows its length and yields its points chunk by chunk, so a table of 1e9 rows never
+A domain knows its length and yields its points chunk by chunk, so a table of 1e9 rows never
 exists in memory at once. Validation happens here, before torch is imported.
 """
 
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autodiffcli.errors import GridError
+from autodiffcli.limits import DEFAULT_MAX_POINTS
 
-DEFAULT_MAX_POINTS = 1_000_000_000
 DEFAULT_STEP = 0.01
 # A computed grid point within this many ulps of `stop` is taken to land on it exactly.
 _ON_STOP_ULPS = 4
@@ -79,6 +80,18 @@ class Grid:
             x[-1] = self.last
         return x
 
+    def at(self, indices, dtype, device):
+        """The points at the index tensor ``indices``, by the same roundings as points()."""
+        import torch
+
+        if self.values is not None:
+            values = torch.from_numpy(self.values).to(device=device)
+            return values[indices].to(dtype)
+        x = indices.to(torch.float64).mul_(self.step).add_(self.start)
+        if self.last is not None:
+            x[indices == self.count - 1] = self.last
+        return x.to(dtype)
+
     def take(self, indices):
         """The points at ``indices`` as float64 numpy, by the same two roundings as points()."""
         import numpy as np
@@ -92,6 +105,65 @@ class Grid:
         if self.last is not None:
             x[indices == self.count - 1] = self.last
         return x
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Points with named axes: every combination of the axes' grid points, the first axis
+    varying fastest (so a column reshaped to (n_last, ..., n_first) is the grid's array)."""
+
+    names: tuple[str, ...]
+    axes: tuple[Grid, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.axes) or not self.names:
+            raise ValueError("a domain needs one grid per axis name, and at least one axis")
+
+    def __len__(self) -> int:
+        return math.prod(len(axis) for axis in self.axes)
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{n}={a!r}" for n, a in zip(self.names, self.axes, strict=True))
+        return f"Domain({axes})"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Points per axis, in axis order."""
+        return tuple(len(axis) for axis in self.axes)
+
+    def chunks(self, size: int, dtype, device) -> Iterator[list]:
+        """One tensor per axis for each chunk of at most ``size`` points."""
+        for begin in range(0, len(self), size):
+            yield self.points(begin, min(begin + size, len(self)), dtype, device)
+
+    def points(self, begin: int, end: int, dtype, device) -> list:
+        """Points ``begin:end`` as one tensor per axis."""
+        if len(self.axes) == 1:
+            return [self.axes[0].points(begin, end, dtype, device)]
+        import torch
+
+        flat = torch.arange(begin, end, device=device)
+        out = []
+        for axis in self.axes:
+            out.append(axis.at(flat % len(axis), dtype, device))
+            flat = flat // len(axis)
+        return out
+
+    def take(self, indices) -> list:
+        """The points at flat ``indices`` as one float64 numpy array per axis."""
+        import numpy as np
+
+        flat = np.asarray(indices, dtype=np.int64)
+        out = []
+        for axis in self.axes:
+            out.append(axis.take(flat % len(axis)))
+            flat = flat // len(axis)
+        return out
+
+
+def single(grid: Grid, name: str) -> Domain:
+    """The domain of one axis."""
+    return Domain((name,), (grid,))
 
 
 def build(

@@ -1,21 +1,18 @@
-"""Graphs of one computation: the graph autograd records, and the expression's tape as a picture.
+"""The expression's tape as a picture (``explain --graph FILE``) and as Graphviz DOT.
 
-:func:`walk` is the one walker over autograd graphs: node counts, the indented text graph and
-Graphviz DOT are all folds of its visits. The tape picture (``explain --graph FILE``) lays the
-parsed expression out left to right, one layer per step from x, so the chain rule can be read
-along its edges.
-
-Neither torch nor matplotlib is imported at module level: path checks answer at once.
+The picture lays the parsed expression out left to right, one layer per step from the
+variables, so the chain rule can be read along its edges. Neither matplotlib nor torch is
+imported at module level: path checks answer at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from autodiffcli.errors import OutputError
+from autodiffcli.numfmt import fmt, fmt_optional
 
 PICTURE_FORMATS = ("png", "svg", "pdf")
 # Figure geometry in inches: one column per layer, one row per node of the fullest layer.
@@ -27,91 +24,6 @@ MAX_PICTURE_NODES = 200
 EDGE_LABEL_AT = 0.6
 # Edges start and end this far (in columns) from a node's centre: about half a box.
 EDGE_GAP = 0.22
-
-
-# ----- The one autograd walker -----
-
-
-class Visit(NamedTuple):
-    """One step of the walk: a node reached from ``parent`` (an index into the first visits).
-
-    A named tuple, not a dataclass: walks of large graphs make millions of these.
-
-    Attributes:
-        node: the autograd node (a ``grad_fn`` object).
-        index: the node's number, in order of first visit.
-        depth: edges from the root along this path.
-        parent: the index of the node this edge comes from (None for the root).
-        first: whether this is the node's first visit; later visits are not expanded.
-    """
-
-    node: object
-    index: int
-    depth: int
-    parent: int | None
-    first: bool
-
-
-def walk(y) -> Iterator[Visit]:
-    """Depth-first, children in order, over the autograd graph of tensor ``y``.
-
-    Every edge is visited once and every node expanded once, with an explicit stack: graphs of
-    high derivatives have hundreds of thousands of nodes and would overflow recursion.
-    """
-    if getattr(y, "grad_fn", None) is None:
-        return
-    index_of: dict[int, int] = {}
-    alive: list[object] = []  # holding every node keeps its id unique during the walk
-    stack: list[tuple[object, int, int | None]] = [(y.grad_fn, 0, None)]
-    pop, push = stack.pop, stack.extend
-    while stack:
-        node, depth, parent = pop()
-        index = index_of.get(id(node))
-        if index is not None:
-            yield Visit(node, index, depth, parent, False)
-            continue
-        index = index_of[id(node)] = len(alive)
-        alive.append(node)
-        below = depth + 1
-        push([(c, below, index) for c, _ in reversed(node.next_functions) if c is not None])
-        yield Visit(node, index, depth, parent, True)
-
-
-def node_name(node: object) -> str:
-    """torch's class name of an autograd node, e.g. ``MulBackward0``."""
-    return type(node).__name__
-
-
-def count_nodes(y) -> int:
-    """Distinct autograd nodes reachable from ``y.grad_fn`` (0 for a constant)."""
-    return sum(visit.first for visit in walk(y))
-
-
-def graph_lines(y) -> list[tuple[int, str]]:
-    """(depth, name) per visit, for an indented text graph; a repeat is marked, not expanded."""
-    return [
-        (visit.depth, node_name(visit.node) + ("" if visit.first else " (shown above)"))
-        for visit in walk(y)
-    ]
-
-
-def autograd_dot(y, labels: dict[int, str] | None = None) -> str:
-    """Graphviz DOT of ``y``'s autograd graph, edges from inputs towards the output.
-
-    Args:
-        y: a tensor with a ``grad_fn``.
-        labels: optional extra label lines per node, keyed by ``id(grad_fn)``.
-    """
-    labels = labels or {}
-    out = ["digraph autograd {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
-    for visit in walk(y):
-        if visit.first:
-            text = "\\n".join([node_name(visit.node), *labels.get(id(visit.node), "").split("\n")])
-            out.append(f'  n{visit.index} [label="{_dot_escape(text.rstrip(chr(92) + "n"))}"];')
-        if visit.parent is not None:
-            out.append(f"  n{visit.index} -> n{visit.parent};")
-    out.append("}")
-    return "\n".join(out) + "\n"
 
 
 def _dot_escape(text: str) -> str:
@@ -137,7 +49,8 @@ class TapeNode:
 
 
 def tape_nodes(expression, trace: Sequence[dict] | None = None) -> list[TapeNode]:
-    """The drawable nodes of ``expression``; with a trace (rows of ``explain.trace``), each
+    """The drawable nodes of ``expression``; with a trace (rows of
+    :func:`autodiffcli.lesson.probes.trace`), each
     node also carries its value, tangent and adjoint, and each edge its local partial."""
     nodes = []
     for index, node in enumerate(expression.nodes):
@@ -155,16 +68,14 @@ def tape_nodes(expression, trace: Sequence[dict] | None = None) -> list[TapeNode
 
 
 def _formula(node) -> str:
-    if node.op == "x":
-        return "x"
+    if node.op == "var":
+        return node.label
     if node.op == "const":
         return node.label
     return f"{node.op}({', '.join(f'v{i}' for i in node.args)})"
 
 
 def _numbers(row: dict) -> tuple[str, ...]:
-    from autodiffcli.explain import fmt_optional
-
     return (
         f"value {fmt_optional(row['value'])}",
         f"tangent {fmt_optional(row['tangent'])}",
@@ -173,8 +84,6 @@ def _numbers(row: dict) -> tuple[str, ...]:
 
 
 def _partial_text(partial: float | None) -> str | None:
-    from autodiffcli.explain import fmt_optional
-
     return None if partial is None else fmt_optional(partial)
 
 
@@ -317,11 +226,9 @@ def tape_figure(expression, trace: Sequence[dict] | None = None):
 
 
 def _caption(expression, trace: Sequence[dict] | None) -> str:
-    caption = f"f(x) = {expression.text}"
-    x_rows = [row for row in trace or () if row["op"] == "x"]
+    caption = f"f({', '.join(expression.variables)}) = {expression.text}"
+    x_rows = [row for row in trace or () if row["op"] in expression.variables]
     if x_rows:
-        from autodiffcli.explain import fmt
-
         caption += (
             f" at x = {fmt(x_rows[0]['value'])}: tangent dv/dx (forward, from x), adjoint "
             "df/dv (reverse, from f); each edge is labelled with its local partial"
@@ -330,7 +237,7 @@ def _caption(expression, trace: Sequence[dict] | None) -> str:
 
 
 def _draw_nodes(axes, expression, nodes, where) -> None:
-    colours = {"x": "#cfe8ff", "const": "#eeeeee"}
+    colours = {"var": "#cfe8ff", "const": "#eeeeee"}
     for node, tape_node, (column, row) in zip(nodes, expression.nodes, where, strict=True):
         axes.text(
             column,
@@ -387,7 +294,7 @@ def drawn_labels(figure) -> list[str]:
 
 def save_tape_picture(expression, path: str, trace: Sequence[dict] | None = None) -> None:
     """Draw the dependency graph to ``path`` (png, svg or pdf), atomically."""
-    from autodiffcli.plotting import save_figure
+    from autodiffcli.plotting.files import save_figure
 
     fmt = check_picture_path(path)
     save_figure(tape_figure(expression, trace), path, fmt, dpi=150)

@@ -2,7 +2,9 @@
 
 Each node carries the truncated Taylor series of its value around every point,
 u(t) = u_0 + u_1 t + ... + u_K t^K, as one tensor of shape (K+1, n), starting from
-x(t) = x + t; each operation maps its arguments' series to its result's by its ``taylor`` rule
+v(t) = v + t for the variable v differentiated by (every other variable is constant in t,
+so the result holds the pure partial derivatives along v); each operation maps its arguments'
+series to its result's by its ``taylor`` rule
 (the operation table's Taylor column, :mod:`autodiffcli.series`). Then f^(k)(x) = k! w_k.
 Nothing is kept for a backward pass, so the cost grows as K^2, not as the 3-4x per order of
 repeated reverse mode (Griewank and Walther, *Evaluating Derivatives*, ch. 13).
@@ -14,9 +16,8 @@ import math
 
 import torch
 
-from autodiffcli.errors import OptionError
-from autodiffcli.expr import Expression, fold
-from autodiffcli.run import MAX_ORDER  # the one limit, shared with the job layer
+from autodiffcli.lang import Expression, fold
+from autodiffcli.limits import check_order
 
 # On the CPU, points are computed in blocks whose series take about this many bytes each, so
 # that a rule's working set stays in cache. Order 10 of log(x**2)*sin(x) + 1/x, 85,000 points,
@@ -28,66 +29,70 @@ MIN_BLOCK_POINTS, MAX_BLOCK_POINTS = 1024, 1 << 16
 RULE_TEMPORARIES = 8
 
 
-def check_order(order: int) -> None:
-    """Refuse an order the engine does not compute, naming the limit."""
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
-        raise OptionError(
-            f"{{opt.order}} must be a whole number from 0 to {MAX_ORDER} for the Taylor engine, "
-            f"got {order!r}",
-            parameter="order",
-            value=order,
-        )
-
-
-def seed(x: torch.Tensor, order: int) -> torch.Tensor:
-    """The series of the variable: x(t) = x + t, as a (order+1, n) tensor."""
-    series = torch.zeros((order + 1, x.numel()), dtype=x.dtype, device=x.device)
-    series[0] = x.reshape(-1)
-    if order >= 1:
+def seed(v: torch.Tensor, order: int, moving: bool = True) -> torch.Tensor:
+    """The series of a variable as a (order+1, n) tensor: v(t) = v + t if it is the one
+    ``moving`` with t, else v(t) = v."""
+    series = torch.zeros((order + 1, v.numel()), dtype=v.dtype, device=v.device)
+    series[0] = v.reshape(-1)
+    if order >= 1 and moving:
         series[1] = 1.0
     return series
 
 
-def node_series(expression: Expression, x: torch.Tensor, order: int) -> list[torch.Tensor]:
-    """The series of every node: (order+1, n) tensors, or 0-d tensors for nodes that do not
-    depend on x (those are computed by the torch column, exactly as the reverse engine does)."""
+def node_series(
+    expression: Expression, inputs: list[torch.Tensor], order: int, wrt: int = 0
+) -> list[torch.Tensor]:
+    """The series of every node: (order+1, n) tensors, or 0-d tensors for nodes that depend
+    on no variable (those are computed by the torch column, exactly as the reverse engine
+    does). ``inputs`` holds one tensor per variable; the series move along ``inputs[wrt]``."""
+    like = inputs[0]
 
     def constant(node):
-        return torch.tensor(node.value, dtype=x.dtype, device=x.device)
+        return torch.tensor(node.value, dtype=like.dtype, device=like.device)
 
     def apply(node, op, args):
         if all(arg.dim() == 0 for arg in args):
-            return op.torch(torch, *args)
+            return op.compute(*args)
         return op.taylor(torch, *args)
 
+    seeds = [seed(v, order, moving=i == wrt) for i, v in enumerate(inputs)]
     with torch.no_grad():
-        return fold(expression, seed(x, order), constant, apply)
+        return fold(expression, seeds, constant, apply)
 
 
-def coefficients(expression: Expression, x: torch.Tensor, order: int) -> torch.Tensor:
-    """f^(k)(x_i) / k! for k = 0..order, as a tensor of shape (order+1, n) (x flattened)."""
+def coefficients(
+    expression: Expression, inputs: list[torch.Tensor], order: int, wrt: int = 0
+) -> torch.Tensor:
+    """d^k f/dv^k / k! for k = 0..order, v = inputs[wrt], as a tensor of shape (order+1, n)
+    (the inputs flattened)."""
     check_order(order)
-    root = node_series(expression, x, order)[-1]
-    if root.dim() == 0:  # f does not depend on x
-        out = torch.zeros((order + 1, x.numel()), dtype=x.dtype, device=x.device)
+    root = node_series(expression, inputs, order, wrt)[-1]
+    if root.dim() == 0:  # f depends on no variable
+        like = inputs[0]
+        out = torch.zeros((order + 1, like.numel()), dtype=like.dtype, device=like.device)
         out[0] = root
         return out
     return root
 
 
-def derivatives(expression: Expression, x: torch.Tensor, order: int) -> list[torch.Tensor]:
-    """[f(x), f'(x), ..., f^(order)(x)], each shaped like ``x`` (the contract of
-    :func:`autodiffcli.core.derivatives`). On the CPU, computed in cache-sized blocks of
-    points (:func:`block_points`), whatever the chunk size."""
+def derivatives(
+    expression: Expression, inputs: list[torch.Tensor], order: int, wrt: int = 0
+) -> list[torch.Tensor]:
+    """[f, df/dv, ..., d^order f/dv^order], v = inputs[wrt], each shaped like the inputs (the
+    contract of :func:`autodiffcli.engines.reverse.derivatives`). On the CPU, computed in
+    cache-sized blocks of points (:func:`block_points`), whatever the chunk size."""
     check_order(order)
-    flat = x.reshape(-1)
-    block = block_points(order, x.dtype) if x.device.type == "cpu" else max(flat.numel(), 1)
-    out = torch.empty((order + 1, flat.numel()), dtype=x.dtype, device=x.device)
-    for begin in range(0, flat.numel(), block):
-        out[:, begin : begin + block] = coefficients(expression, flat[begin : begin + block], order)
+    like = inputs[0]
+    flat = [v.reshape(-1) for v in inputs]
+    count = flat[0].numel()
+    block = block_points(order, like.dtype) if like.device.type == "cpu" else max(count, 1)
+    out = torch.empty((order + 1, count), dtype=like.dtype, device=like.device)
+    for begin in range(0, count, block):
+        part = [v[begin : begin + block] for v in flat]
+        out[:, begin : begin + block] = coefficients(expression, part, order, wrt)
     factorials = [float(math.factorial(k)) for k in range(order + 1)]
-    out *= torch.tensor(factorials, dtype=x.dtype, device=x.device).unsqueeze(1)
-    return [row.reshape(x.shape) for row in out]
+    out *= torch.tensor(factorials, dtype=like.dtype, device=like.device).unsqueeze(1)
+    return [row.reshape(like.shape) for row in out]
 
 
 def block_points(order: int, dtype: torch.dtype) -> int:
@@ -98,9 +103,10 @@ def block_points(order: int, dtype: torch.dtype) -> int:
 
 def bytes_per_point(expression: Expression, order: int, dtype: torch.dtype) -> int:
     """Memory one point takes during a pass, for chunk sizing: the series of every node that
-    depends on x (the fold keeps them all), a rule's temporaries, and the output columns."""
-    depends = sum(expression.depends_on_x)
-    series = depends + RULE_TEMPORARIES + 2  # + the derivative columns and the variable's seed
+    depends on a variable (the fold keeps them all), a rule's temporaries, and the output
+    columns."""
+    depends = sum(expression.depends)
+    series = depends + RULE_TEMPORARIES + 1 + len(expression.variables)  # + columns and seeds
     return series * (order + 1) * dtype.itemsize
 
 
@@ -154,8 +160,8 @@ def work(expression: Expression, order: int) -> int:
     """Elementary operations per point for one pass at ``order`` (counted on one point): the
     engine's cost per order, which grows as order^2 rather than exponentially."""
     check_order(order)
-    x = torch.ones(1, dtype=torch.float64)
+    inputs = [torch.ones(1, dtype=torch.float64) for _ in expression.variables]
     counter = _CountWork()
     with counter:
-        node_series(expression, x, order)
+        node_series(expression, inputs, order)
     return counter.elements

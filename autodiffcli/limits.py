@@ -1,0 +1,55 @@
+"""The choices and limits every layer shares, each written once; torch-free.
+
+The CLI builds its enums and completions from these tuples, the job layer checks against them,
+and the engines size their work by them. A constant that two layers need lives here, below both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from autodiffcli.errors import OptionError
+
+# ----- The choices -----
+METHODS = ("auto", "reverse", "taylor")
+DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "auto", "cuda", "mps")  # and cuda:N
+EXPLAIN_FORMATS = ("text", "markdown", "json")
+TABLE_FORMATS = ("csv", "tsv", "parquet", "ndjson")
+
+# The largest finite value of each dtype (float64's is any finite Python float).
+DTYPE_MAX = {"float64": math.inf, "float32": 3.4028234663852886e38}
+
+# ----- Orders and engines -----
+# Repeated reverse mode grows the graph about 3-4x per order; past 10 it is hopeless.
+REVERSE_MAX_ORDER = 10
+MAX_ORDER = 30  # the Taylor engine's: values overflow to inf long before cost matters
+# `auto` keeps autograd's reverse mode at order <= this (the mission's method), Taylor above:
+# measured in bench/RESULTS.md, Taylor is faster from order 2 on.
+AUTO_REVERSE_UP_TO = 1
+
+# ----- Sizes -----
+DEFAULT_MAX_POINTS = 1_000_000_000
+MAX_EXPLAIN_POINTS = 20
+
+
+def check_order(order: int) -> int:
+    """``order`` if it is a whole number from 0 to MAX_ORDER; the one order check."""
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
+        raise OptionError(
+            f"{{opt.order}} must be a whole number from 0 to {MAX_ORDER}, got {order!r}",
+            parameter="order",
+            value=order,
+        )
+    return order
+
+
+def check_choice(parameter: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``; an OptionError naming them if not."""
+    if value not in choices:
+        raise OptionError(
+            f"{{opt.{parameter}}} must be one of {', '.join(choices)}, got {value!r}",
+            parameter=parameter,
+            value=value,
+        )
+    return value

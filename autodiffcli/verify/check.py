@@ -1,0 +1,196 @@
+"""`--check`: a bounded sample of the table compared with both references, order by order,
+and the report of how far each order is from each.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from autodiffcli.lang import Expression
+from autodiffcli.verify.references import (
+    DEFAULT_TIMEOUT,
+    OK,
+    REASONS,
+    UNDEFINED,
+    bounded,
+    forks,
+    numerical_orders,
+    symbolic_orders,
+)
+
+MAX_CHECK_POINTS = 2000
+
+
+def sample_indices(count: int, limit: int = MAX_CHECK_POINTS) -> np.ndarray:
+    """A deterministic, evenly spread sample of row indices, always with both ends."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(np.int64))
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """How far autograd's order-k column is from one reference.
+
+    ``worst_*`` describe the point with the largest error relative to its allowance
+    (``atol + rtol*|ref|``); ``reasons`` counts skipped points by why they were skipped.
+    """
+
+    order: int
+    reference: str
+    checked: int
+    skipped: int
+    max_abs: float
+    max_rel: float
+    worst_x: float
+    failures: int
+    worst_ratio: float = 0.0
+    worst_ours: float = math.nan
+    worst_reference: float = math.nan
+    reasons: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+
+def compare(
+    order: int, reference: str, xs, ours, exact, rtol: float, atol: float, reasons=None
+) -> CheckRow:
+    """Points without a reference value are skipped (counted by reason); others must be
+    within ``atol + rtol*|ref|``, and NaN or inf from autograd there is a failure."""
+    if reasons is None:
+        reasons = np.where(np.isfinite(exact), OK, UNDEFINED).astype(np.int8)
+    reasons = np.where((reasons == OK) & ~np.isfinite(exact), UNDEFINED, reasons)
+    usable = reasons == OK
+    counts = tuple(
+        (REASONS[code], int((reasons == code).sum()))
+        for code in sorted(REASONS)
+        if (reasons == code).any()
+    )
+    x, a, r = xs[usable], ours[usable], exact[usable]
+    if x.size == 0:
+        return CheckRow(
+            order, reference, 0, int((~usable).sum()), 0.0, 0.0, math.nan, 0, reasons=counts
+        )
+    error = np.abs(a - r)
+    error = np.where(np.isfinite(error), error, np.inf)  # autograd NaN where reference is finite
+    allowed = atol + rtol * np.abs(r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(r != 0, error / np.abs(r), np.where(error > 0, np.inf, 0.0))
+        ratio = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
+    worst = int(np.argmax(ratio))
+    return CheckRow(
+        order,
+        reference,
+        int(x.size),
+        int((~usable).sum()),
+        float(error.max()),
+        float(relative.max()),
+        float(x[worst]),
+        int((error > allowed).sum()),
+        float(ratio[worst]),
+        float(a[worst]),
+        float(r[worst]),
+        counts,
+    )
+
+
+def check(
+    expression: Expression,
+    columns: list[np.ndarray],
+    order: int,
+    rtol: float,
+    atol: float,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> list[CheckRow]:
+    """Compare columns [x, f, f', ...] with the symbolic and the numerical reference."""
+    xs = np.asarray(columns[0], dtype=np.float64)
+    n = len(xs)
+    # Forked references run side by side; in this process they share mpmath's global precision.
+    with ThreadPoolExecutor(max_workers=2 if forks(timeout) else 1) as pool:
+        symbolic = pool.submit(
+            bounded, lambda: symbolic_orders(expression, xs, order), range(order + 1), n, timeout
+        )
+        numerical = pool.submit(
+            bounded,
+            lambda: numerical_orders(expression, xs, order, rtol, atol),
+            range(1, order + 1),
+            n,
+            timeout,
+        )
+        symbolic, numerical = symbolic.result(), numerical.result()
+    rows = []
+    for k in range(order + 1):
+        values, reasons = symbolic[k]
+        rows.append(compare(k, "symbolic", xs, columns[k + 1], values, rtol, atol, reasons))
+        if k >= 1:
+            values, reasons = numerical[k]
+            rows.append(compare(k, "numerical", xs, columns[k + 1], values, rtol, atol, reasons))
+    return rows
+
+
+def symbolic_columns(
+    expression: Expression, xs: np.ndarray, order: int, timeout: float | None = DEFAULT_TIMEOUT
+) -> list[np.ndarray]:
+    """[f, f', ...] from the symbolic reference at every x (for plot --reference); NaN where
+    it is undefined or did not finish within ``timeout`` seconds per order."""
+    xs = np.asarray(xs, dtype=np.float64)
+    orders = list(range(order + 1))
+    results = bounded(lambda: symbolic_orders(expression, xs, order), orders, len(xs), timeout)
+    return [results[k][0] for k in orders]
+
+
+def worst_failure(rows: list[CheckRow]) -> CheckRow | None:
+    """The failure to name: the lowest failing order (a wrong f' also spoils f'', f''', ...),
+    and within it the reference whose worst point is furthest beyond its allowance."""
+    failed = [row for row in rows if not row.passed]
+    if not failed:
+        return None
+    lowest = min(row.order for row in failed)
+    return max((row for row in failed if row.order == lowest), key=lambda row: row.worst_ratio)
+
+
+def failure_message(rows: list[CheckRow]) -> str | None:
+    """One line naming the worst failure exactly (order, reference, x, both values); None if
+    every row passed."""
+    worst = worst_failure(rows)
+    if worst is None:
+        return None
+    orders = sorted({row.order for row in rows if not row.passed})
+    error = abs(worst.worst_ours - worst.worst_reference)
+    return (
+        f"{{opt.check}} failed: order {worst.order} differs from the {worst.reference} "
+        f"reference at x = {worst.worst_x!r}: autograd {worst.worst_ours!r}, reference "
+        f"{worst.worst_reference!r} (error {error:.3g}, {worst.worst_ratio:.3g} times the "
+        f"tolerance); failing orders: {', '.join(map(str, orders))}"
+    )
+
+
+def render(rows: list[CheckRow], rtol: float, atol: float, method: str | None = None) -> str:
+    """The check report: one line per order and reference, with why points were skipped."""
+    header = (
+        f"check against independent references (pass: |autograd - ref| <= {atol:g} + "
+        f"{rtol:g}*|ref|)"
+    )
+    if method is not None:
+        header += f"; derivatives by {method} mode"
+    lines = [
+        header,
+        f"{'order':>5}  {'reference':<9}  {'checked':>7}  {'skipped':>7}  "
+        f"{'max abs err':>11}  {'max rel err':>11}  {'worst at x':>12}  result",
+    ]
+    for row in rows:
+        result = "ok" if row.passed else f"FAIL ({row.failures} points)"
+        if row.reasons:
+            result += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
+        lines.append(
+            f"{row.order:>5}  {row.reference:<9}  {row.checked:>7}  {row.skipped:>7}  "
+            f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {row.worst_x:>12.6g}  {result}"
+        )
+    return "\n".join(lines)
