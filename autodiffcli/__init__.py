@@ -3,7 +3,7 @@
 The public API is :func:`derive` and :func:`derive_chunks`: the CLI's own job layer.
 """
 
-__version__ = "0.1.0"
+from autodiffcli.version import __version__
 
 __all__ = ["__version__", "derive", "derive_chunks"]
 

@@ -17,10 +17,11 @@ from typing import Annotated
 
 import typer
 
-from autodiffcli import __version__, job, run
+from autodiffcli import job, run
 from autodiffcli import options as o
 from autodiffcli.errors import AutodiffError, WriteFailure
 from autodiffcli.problem import Problem
+from autodiffcli.version import __version__
 
 app = typer.Typer(
     name="autodiff",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from autodiffcli import expr
+from autodiffcli import lang
 
-UNARY = sorted(name for name, op in expr.FUNCTIONS.items() if op.arity == 1)
+UNARY = sorted(name for name, op in lang.FUNCTIONS.items() if op.arity == 1)
 leaves = st.sampled_from(["x", "x", "2", "0.5", "pi", "e", "3"])
 
 

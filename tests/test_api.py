@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import invoke
 
 import autodiffcli
 from autodiffcli.errors import ExpressionError, GridError
-from tests.conftest import invoke
 
 
 def test_derive_at_given_points():

@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from tests.conftest import invoke
+from support import invoke
 
 NEST6 = "exp(exp(exp(exp(exp(exp(x))))))"
 BUDGET = 0.5  # --check-timeout for the bounded-work tests, seconds per reference and order

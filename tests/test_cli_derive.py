@@ -14,9 +14,10 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+import support
+from support import invoke, run_cli
 
 from autodiffcli import __version__
-from tests.conftest import invoke, run_cli
 
 
 def table(stdout: str) -> np.ndarray:
@@ -37,10 +38,11 @@ def test_floats_round_trip_exactly():
     result = invoke("derive", "exp(x)/3", "--num", "50")
     import torch
 
-    from autodiffcli import core, expr, grid
+    from autodiffcli import domain
+    from autodiffcli.limits import DEFAULT_MAX_POINTS
 
-    g = grid.from_num(-5, 5, 50, grid.DEFAULT_MAX_POINTS)
-    expected = core.table(expr.parse("exp(x)/3"), g, 1, "cpu", torch.float64)
+    g = domain.from_num(-5, 5, 50, DEFAULT_MAX_POINTS)
+    expected = support.table("exp(x)/3", g, 1, "cpu", torch.float64)
     rows = table(result.stdout)
     for i in range(3):
         assert rows[:, i].tolist() == expected[i].tolist()

@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from support import invoke
 
 import autodiffcli
-from autodiffcli import devices, run
+from autodiffcli import devices, job, limits
 from autodiffcli.errors import (
     AutodiffError,
     BudgetError,
@@ -19,7 +20,6 @@ from autodiffcli.errors import (
     OptionError,
     OutputError,
 )
-from tests.conftest import invoke
 
 COMMANDS = ("derive", "plot", "explain")
 BAD_INPUTS = {
@@ -106,10 +106,10 @@ def test_reverse_above_its_cap_suggests_the_taylor_method():
 
 
 def test_auto_method_is_reverse_mode_at_order_1_and_taylor_above():
-    assert run.resolve_method("auto", 1) == "reverse"
-    assert run.resolve_method("auto", 0) == "reverse"
-    assert run.resolve_method("auto", 2) == "taylor"
-    assert run.resolve_method("reverse", 5) == "reverse"
+    assert job.resolve_method("auto", 1) == "reverse"
+    assert job.resolve_method("auto", 0) == "reverse"
+    assert job.resolve_method("auto", 2) == "taylor"
+    assert job.resolve_method("reverse", 5) == "reverse"
 
 
 def test_python_api_streams_chunks_that_join_to_the_whole_table():
@@ -169,7 +169,7 @@ def completion(shell: str, words: str, **extra: str) -> str:
 
 def test_bash_completion_offers_subcommands_and_method_values():
     assert completion("bash", "autodiff ").split() == ["derive", "plot", "explain"]
-    assert completion("bash", "autodiff derive --method ").split() == list(run.METHODS)
+    assert completion("bash", "autodiff derive --method ").split() == list(limits.METHODS)
 
 
 def test_zsh_completion_offers_format_and_device_values():
@@ -180,16 +180,15 @@ def test_zsh_completion_offers_format_and_device_values():
 
 
 def run_formats() -> tuple[str, ...]:
-    from autodiffcli import writers
 
-    return writers.FORMATS
+    return limits.TABLE_FORMATS
 
 
 def test_fish_completion_offers_options_and_dtype_values():
     options = completion("fish", "autodiff plot --yl", _TYPER_COMPLETE_FISH_ACTION="get-args")
     assert "--ylim" in options
     dtypes = completion("fish", "autodiff plot --dtype ", _TYPER_COMPLETE_FISH_ACTION="get-args")
-    assert dtypes.split() == list(run.DTYPES)
+    assert dtypes.split() == list(limits.DTYPES)
 
 
 def test_show_completion_prints_a_script_for_each_shell():
@@ -274,9 +273,9 @@ NEST = "sin(" * 40 + "x" + ")" * 40
 
 
 def test_reverse_mode_refuses_a_graph_over_the_node_budget_and_suggests_taylor(monkeypatch):
-    from autodiffcli import core
+    from autodiffcli.engines import reverse
 
-    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    monkeypatch.setattr(reverse, "MAX_GRAPH_NODES", 20_000)
     result = invoke("derive", NEST, "-k", "10", "--num", "3", "--method", "reverse")
     assert result.exit_code == 2
     assert "more than 20,000 nodes" in result.stderr and "--method=taylor" in result.stderr
@@ -284,17 +283,17 @@ def test_reverse_mode_refuses_a_graph_over_the_node_budget_and_suggests_taylor(m
 
 
 def test_taylor_mode_computes_what_reverse_mode_refuses(monkeypatch):
-    from autodiffcli import core
+    from autodiffcli.engines import reverse
 
-    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    monkeypatch.setattr(reverse, "MAX_GRAPH_NODES", 20_000)
     result = invoke("derive", NEST, "-k", "10", "--num", "3", "--method", "taylor")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
 
 
 def test_explain_refuses_an_order_whose_nested_graphs_are_over_budget(monkeypatch):
-    from autodiffcli import core
+    from autodiffcli.engines import reverse
 
-    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 20_000)
+    monkeypatch.setattr(reverse, "MAX_GRAPH_NODES", 20_000)
     result = invoke("explain", NEST, "-k", "10")
     assert result.exit_code == 2 and "use a lower --order" in result.stderr
 

@@ -6,9 +6,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.conftest import invoke
-from tests.strategies import expressions, noise
+from strategies import expressions, noise
+from support import invoke
 
 D2L = "log(x^2)*sin(x) + 1/x"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from autodiffcli import grid
+from autodiffcli import domain, readers
 from autodiffcli.errors import GridError
+from autodiffcli.limits import DEFAULT_MAX_POINTS
 
-LIMIT = grid.DEFAULT_MAX_POINTS
+LIMIT = DEFAULT_MAX_POINTS
 
 
 def points(g) -> np.ndarray:
@@ -17,26 +18,28 @@ def points(g) -> np.ndarray:
 
 
 def test_step_grid_excludes_stop_like_arange():
-    assert len(grid.from_range(-5, 5, 0.01, LIMIT)) == 1000
+    assert len(domain.from_range(-5, 5, 0.01, LIMIT)) == 1000
 
 
 def test_step_grid_count_is_robust_to_rounding():
-    assert len(grid.from_range(0, 1, 0.1, LIMIT)) == 10
-    assert len(grid.from_range(0, 0.3, 0.1, LIMIT)) == 3  # 0.3/0.1 = 2.9999999999999996
+    assert len(domain.from_range(0, 1, 0.1, LIMIT)) == 10
+    assert len(domain.from_range(0, 0.3, 0.1, LIMIT)) == 3  # 0.3/0.1 = 2.9999999999999996
 
 
 def test_step_grid_has_no_accumulated_drift():
-    g = grid.from_range(0, 1000, 0.1, LIMIT)
+    g = domain.from_range(0, 1000, 0.1, LIMIT)
     expected = 0 + np.arange(len(g)) * 0.1
     np.testing.assert_array_equal(points(g), expected)
 
 
 def test_negative_step_counts_down():
-    np.testing.assert_array_equal(points(grid.from_range(1, 0, -0.25, LIMIT)), [1, 0.75, 0.5, 0.25])
+    np.testing.assert_array_equal(
+        points(domain.from_range(1, 0, -0.25, LIMIT)), [1, 0.75, 0.5, 0.25]
+    )
 
 
 def test_num_grid_includes_both_ends_exactly():
-    x = points(grid.from_num(-1, 0.3, 11, LIMIT))
+    x = points(domain.from_num(-1, 0.3, 11, LIMIT))
     assert x[0] == -1 and x[-1] == 0.3 and len(x) == 11
 
 
@@ -53,71 +56,71 @@ def test_num_grid_includes_both_ends_exactly():
 )
 def test_bad_ranges_are_rejected(start, stop, step, words):
     with pytest.raises(GridError, match=words):
-        grid.from_range(start, stop, step, LIMIT)
+        domain.from_range(start, stop, step, LIMIT)
 
 
 def test_max_points_message_gives_the_count_and_the_flag():
     with pytest.raises(GridError, match=r"1,000,001 points, more than max_points 1,000,000"):
-        grid.from_range(0, 1000001, 1, 1_000_000)
+        domain.from_range(0, 1000001, 1, 1_000_000)
 
 
 def test_values_one_per_line():
-    assert list(grid.parse_values("1\n2.5\n-3e2\n")) == [1.0, 2.5, -300.0]
+    assert list(readers.parse_values("1\n2.5\n-3e2\n")) == [1.0, 2.5, -300.0]
 
 
 def test_values_with_blank_lines_and_spaces():
-    assert list(grid.parse_values("1\n  2.5 \n\n-3e2\n")) == [1.0, 2.5, -300.0]
+    assert list(readers.parse_values("1\n  2.5 \n\n-3e2\n")) == [1.0, 2.5, -300.0]
 
 
 def test_two_numbers_on_a_line_name_the_line():
     with pytest.raises(GridError, match="line 2: '2 3' is not a number"):
-        grid.parse_values("1\n2 3\n")
+        readers.parse_values("1\n2 3\n")
 
 
 def test_values_from_csv_use_the_x_column():
-    assert list(grid.parse_values("t,x,y\n0,1.5,9\n1,2.5,9\n")) == [1.5, 2.5]
+    assert list(readers.parse_values("t,x,y\n0,1.5,9\n1,2.5,9\n")) == [1.5, 2.5]
 
 
 def test_values_from_headed_csv_without_x_use_the_first_column():
-    assert list(grid.parse_values("a,b\n4,5\n6,7\n")) == [4.0, 6.0]
+    assert list(readers.parse_values("a,b\n4,5\n6,7\n")) == [4.0, 6.0]
 
 
 def test_non_numeric_input_names_the_line():
     with pytest.raises(GridError, match=r"line 3: 'abc' is not a number"):
-        grid.parse_values("1\n2\nabc\n")
+        readers.parse_values("1\n2\nabc\n")
 
 
 def test_non_finite_input_is_rejected():
     with pytest.raises(GridError, match="line 2: x must be finite"):
-        grid.parse_values("1\nnan\n")
+        readers.parse_values("1\nnan\n")
 
 
 def test_missing_input_file(tmp_path):
     with pytest.raises(GridError, match="not found"):
-        grid.from_input(str(tmp_path / "nope.txt"), LIMIT)
+        domain.from_input(str(tmp_path / "nope.txt"), LIMIT)
 
 
 def test_empty_input():
     with pytest.raises(GridError, match="empty"):
-        grid.parse_values("\n\n")
+        readers.parse_values("\n\n")
 
 
 def test_input_that_is_a_directory_is_rejected(tmp_path):
     with pytest.raises(GridError, match="is a directory"):
-        grid.from_input(str(tmp_path), LIMIT)
+        domain.from_input(str(tmp_path), LIMIT)
 
 
 def test_input_csv_with_too_few_columns_names_the_line():
     with pytest.raises(GridError, match="line 3 has no column 2"):
-        grid.parse_values("a,x\n1,2\n3\n")
+        readers.parse_values("a,x\n1,2\n3\n")
 
 
 @pytest.mark.parametrize(
     "g",
     [
-        grid.from_range(-5, 5, 0.01, LIMIT),
-        grid.from_num(-1, 0.3, 1001, LIMIT),
-        grid.from_values([3.0, -1.5, 2.25], LIMIT),
+        domain.from_range(-5, 5, 0.01, LIMIT),
+        domain.from_num(-1, 0.3, 1001, LIMIT),
+        domain.from_values([3.0, -1.5, 2.25], LIMIT),
     ],
 )
 def test_take_gives_exactly_the_points_the_chunks_give(g):

@@ -1,13 +1,13 @@
-"""expr.latex: the parsed expression as matplotlib mathtext, with the fewest parentheses."""
+"""lang.latex: the parsed expression as matplotlib mathtext, with the fewest parentheses."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from matplotlib.mathtext import MathTextParser
+from strategies import expressions
 
-from autodiffcli import expr
-from tests.strategies import expressions
+from autodiffcli import lang
 
 _MATHTEXT = MathTextParser("path")
 
@@ -38,7 +38,7 @@ def renders(latex: str) -> bool:
     ],
 )
 def test_expressions_give_the_expected_latex(text, latex):
-    assert expr.latex(expr.parse(text)) == latex
+    assert lang.latex(lang.parse(text)) == latex
 
 
 @pytest.mark.parametrize(
@@ -59,12 +59,12 @@ def test_expressions_give_the_expected_latex(text, latex):
     ],
 )
 def test_parentheses_appear_only_where_precedence_needs_them(text, latex):
-    assert expr.latex(expr.parse(text)) == latex
+    assert lang.latex(lang.parse(text)) == latex
 
 
 @pytest.mark.parametrize(("text", "latex"), [("x*2", r"x \cdot 2"), ("2*3", r"2 \cdot 3")])
 def test_a_product_before_a_digit_gets_a_dot_so_digits_do_not_merge(text, latex):
-    assert expr.latex(expr.parse(text)) == latex
+    assert lang.latex(lang.parse(text)) == latex
 
 
 @pytest.mark.parametrize(
@@ -73,30 +73,30 @@ def test_a_product_before_a_digit_gets_a_dot_so_digits_do_not_merge(text, latex)
 )
 def test_a_named_function_after_a_factor_gets_a_thin_space(text, latex):
     # LaTeX spaces \sin as an operator; mathtext does not, so x \sin(x) would read "xsin(x)".
-    assert expr.latex(expr.parse(text)) == latex
+    assert lang.latex(lang.parse(text)) == latex
 
 
 def test_a_quotient_in_a_superscript_is_written_inline():
-    assert expr.latex(expr.parse("2^(x/(x+1))")) == "2^{x/(x + 1)}"
+    assert lang.latex(lang.parse("2^(x/(x+1))")) == "2^{x/(x + 1)}"
 
 
 def test_every_operation_has_a_latex_template():
-    assert [name for name, op in expr.OPS.items() if not op.latex] == []
+    assert [name for name, op in lang.OPS.items() if not op.latex] == []
 
 
-@pytest.mark.parametrize("name", sorted(expr.FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(lang.FUNCTIONS))
 def test_every_function_renders_in_mathtext(name):
-    arguments = ", ".join(["x", "2"][: expr.FUNCTIONS[name].arity])
-    assert renders(expr.latex(expr.parse(f"{name}({arguments})")))
+    arguments = ", ".join(["x", "2"][: lang.FUNCTIONS[name].arity])
+    assert renders(lang.latex(lang.parse(f"{name}({arguments})")))
 
 
 @pytest.mark.parametrize("name", ["pi", "e", "9**9**9"])
 def test_constants_render_as_symbols(name):
-    latex = expr.latex(expr.parse(name))
+    latex = lang.latex(lang.parse(name))
     assert renders(latex) and latex in {r"\pi", "e", "9^{9^{9}}"}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=expressions)
 def test_random_expressions_render_in_mathtext(text):
-    assert renders(expr.latex(expr.parse(text)))
+    assert renders(lang.latex(lang.parse(text)))

@@ -22,9 +22,13 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from support import table
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from autodiffcli import core, expr, grid, run, verify
+from autodiffcli import domain as domains
+from autodiffcli import job, lang, verify
+from autodiffcli.engines import reverse
+from autodiffcli.verify.check import worst_failure
 
 ORDER = 4
 EPS = 2.0**-52
@@ -218,10 +222,8 @@ def _is_rounded(func, out) -> bool:
 
 def autograd_columns(parsed, xs, order: int) -> list[np.ndarray]:
     """[x, f, f', ...] by the table's code path."""
-    g = grid.from_values(np.asarray(xs, dtype=np.float64), len(xs))
-    return [
-        t.numpy().astype(np.float64) for t in core.table(parsed, g, order, "cpu", torch.float64)
-    ]
+    g = domains.from_values(np.asarray(xs, dtype=np.float64), len(xs))
+    return [t.numpy().astype(np.float64) for t in table(parsed, g, order, "cpu", torch.float64)]
 
 
 def rounding_noise(parsed, xs, ours: list[np.ndarray]) -> list[np.ndarray]:
@@ -230,7 +232,7 @@ def rounding_noise(parsed, xs, ours: list[np.ndarray]) -> list[np.ndarray]:
     noise = [np.zeros(len(xs)) for _ in ours]
     for seed in range(TRIALS):
         with RoundingNoise(seed):
-            perturbed = core.derivatives(lambda t: expr.evaluate(parsed, t), x, ORDER)
+            perturbed = reverse.derivatives(lambda t: lang.evaluate(parsed, [t]), [x], ORDER)
         for k, (a, b) in enumerate(zip(perturbed, ours, strict=True)):
             with np.errstate(invalid="ignore"):
                 noise[k] = np.fmax(noise[k], np.abs(a.numpy() - b))
@@ -240,7 +242,7 @@ def rounding_noise(parsed, xs, ours: list[np.ndarray]) -> list[np.ndarray]:
 def assert_agrees(text: str, points: list[float], orders=range(ORDER + 1)) -> list[int]:
     """Compare autograd with the symbolic reference at every point and order where the
     reference is finite; returns how many points were checked at each order."""
-    parsed = expr.parse(text)
+    parsed = lang.parse(text)
     xs = np.array(sorted(set(points)), dtype=np.float64)
     columns = autograd_columns(parsed, xs, ORDER)
     ours = columns[1:]
@@ -267,8 +269,8 @@ def assert_agrees(text: str, points: list[float], orders=range(ORDER + 1)) -> li
 
 def test_corpus_is_large_and_covers_every_function_and_operator():
     assert len(CORPUS) >= 150
-    used = {node.op for text, _ in CORPUS for node in expr.parse(text).nodes}
-    assert set(expr.OPS) <= used
+    used = {node.op for text, _ in CORPUS for node in lang.parse(text).nodes}
+    assert set(lang.OPS) <= used
 
 
 @pytest.mark.parametrize(("text", "points"), CORPUS, ids=[text for text, _ in CORPUS])
@@ -277,7 +279,7 @@ def test_autograd_agrees_with_the_symbolic_reference_to_order_4(text, points):
 
 
 def test_every_function_has_points_including_integers_zero_and_both_tails():
-    assert set(FUNCTION_POINTS) | {"pow"} == set(expr.FUNCTIONS)
+    assert set(FUNCTION_POINTS) | {"pow"} == set(lang.FUNCTIONS)
     for name, points in FUNCTION_POINTS.items():
         assert any(p == int(p) and p != 0 for p in points), name
         assert 0.0 in points or min(points) > 0, name  # 0, where the domain has it
@@ -293,7 +295,7 @@ def test_every_function_agrees_with_the_symbolic_reference_at_orders_1_to_4(name
 
 def test_sinc_derivatives_at_zero_are_its_taylor_coefficients():
     # The symbolic reference meets 0/0 at x = 0; mpmath's sincpi is analytic there.
-    ours = [column[0] for column in autograd_columns(expr.parse("sinc(x)"), [0.0], ORDER)[1:]]
+    ours = [column[0] for column in autograd_columns(lang.parse("sinc(x)"), [0.0], ORDER)[1:]]
     with mpmath.workdps(50):
         exact = [float(mpmath.chop(d, SERIES_NOISE)) for d in mpmath.diffs(mpmath.sincpi, 0, ORDER)]
     np.testing.assert_allclose(ours, exact, rtol=RELATIVE_FLOOR, atol=TINY)
@@ -314,7 +316,7 @@ def test_sinc_derivatives_at_zero_are_its_taylor_coefficients():
     ],
 )
 def test_issue_reproducers_print_the_true_value(text, x, order, true):
-    value = autograd_columns(expr.parse(text), [x], order)[order + 1][0]
+    value = autograd_columns(lang.parse(text), [x], order)[order + 1][0]
     assert value == pytest.approx(true, rel=1e-10)
 
 
@@ -337,23 +339,23 @@ def test_issue_reproducers_print_the_true_value(text, x, order, true):
 def test_grid_count_matches_numpy_arange_when_stop_is_not_a_grid_point_by_rounding(
     start, stop, step
 ):
-    assert len(grid.from_range(start, stop, step, 10**9)) == len(np.arange(start, stop, step))
+    assert len(domains.from_range(start, stop, step, 10**9)) == len(np.arange(start, stop, step))
 
 
 def test_grid_excludes_a_stop_that_a_point_reaches_within_rounding():
     # 0.1 * 3 is 0.30000000000000004: one ulp past 0.3, which the decimal step cannot miss by.
-    assert len(grid.from_range(0.0, 0.3, 0.1, 10**9)) == 3
-    last = grid.from_range(0.0, 1.0, 0.1, 10**9)
+    assert len(domains.from_range(0.0, 0.3, 0.1, 10**9)) == 3
+    last = domains.from_range(0.0, 1.0, 0.1, 10**9)
     assert len(last) == 10 and last.take([9])[0] < 1.0
 
 
 @pytest.mark.parametrize(("text", "x"), sorted(KNOWN_LIMITS), ids=lambda v: str(v))
 def test_check_reports_the_known_float64_limits(text, x):
-    parsed = expr.parse(text)
+    parsed = lang.parse(text)
     columns = autograd_columns(parsed, [x], ORDER)
-    rtol, atol, _ = run.check_tolerances("float64", None, None)
+    rtol, atol, _ = job.check_tolerances("float64", None, None)
     rows = verify.check(parsed, columns, ORDER, rtol, atol)
-    worst = verify.worst_failure(rows)
+    worst = worst_failure(rows)
     assert worst is not None and worst.worst_x == x
     assert f"at x = {x!r}" in verify.failure_message(rows)
 

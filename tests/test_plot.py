@@ -13,26 +13,31 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from strategies import expressions, noise
+from support import invoke
+from support import table as engine_table
 
-from autodiffcli import core, errors, expr, grid, plotting
-from tests.conftest import invoke
-from tests.strategies import expressions, noise
+from autodiffcli import domain as domains
+from autodiffcli import errors, lang
+from autodiffcli.limits import DEFAULT_MAX_POINTS
+from autodiffcli.plotting import figure as figures
+from autodiffcli.plotting import files, terminal
 
 # A figure may drop this share of data points under its legend (the placement's own limit).
-LEGEND_COVER = plotting.LEGEND_MAX_COVER
+LEGEND_COVER = figures.LEGEND_MAX_COVER
 
 
 def table(text: str, order: int, start=-5.0, stop=5.0, step=0.01, num=None):
     if num is None:
-        g = grid.from_range(start, stop, step, grid.DEFAULT_MAX_POINTS)
+        g = domains.from_range(start, stop, step, DEFAULT_MAX_POINTS)
     else:
-        g = grid.from_num(start, stop, num, grid.DEFAULT_MAX_POINTS)
-    return [c.numpy() for c in core.table(expr.parse(text), g, order, "cpu", torch.float64)]
+        g = domains.from_num(start, stop, num, DEFAULT_MAX_POINTS)
+    return [c.numpy() for c in engine_table(lang.parse(text), g, order, "cpu", torch.float64)]
 
 
-def tangent_at(text: str, x0: float) -> plotting.Tangent:
-    x, f, df = core.table(expr.parse(text), grid.from_values([x0], 1), 1, "cpu", torch.float64)
-    return plotting.Tangent(float(x[0]), float(f[0]), float(df[0]))
+def tangent_at(text: str, x0: float) -> figures.Tangent:
+    x, f, df = engine_table(lang.parse(text), domains.from_values([x0], 1), 1, "cpu", torch.float64)
+    return figures.Tangent(float(x[0]), float(f[0]), float(df[0]))
 
 
 def legend_labels(figure) -> list[str]:
@@ -47,7 +52,7 @@ def labelled_lines(axes, prefix: str):
 
 def test_plotted_lines_are_the_derive_values():
     columns = table("x*sin(x)", 2)
-    figure = plotting.plot_figure(columns, "x*sin(x)")
+    figure = figures.plot_figure(columns, "x*sin(x)")
     lines = figure.axes[0].get_lines()
     for k in range(3):
         x, y = lines[k].get_data()
@@ -75,13 +80,13 @@ def test_derive_and_plot_share_the_same_numbers(tmp_path):
 
 
 def test_legend_labels_name_f_and_each_derivative():
-    figure = plotting.plot_figure(table("sin(x)", 2), "sin(x)")
+    figure = figures.plot_figure(table("sin(x)", 2), "sin(x)")
     assert legend_labels(figure) == [r"$f(x) = \sin(x)$", "$f'(x)$", "$f''(x)$"]
 
 
 def test_non_finite_values_become_gaps_and_do_not_squash_the_axis():
     columns = table("1/x", 1, start=-1, stop=1, step=0.001)
-    figure = plotting.plot_figure(columns, "1/x")
+    figure = figures.plot_figure(columns, "1/x")
     _, y = figure.axes[0].get_lines()[0].get_data()
     assert np.isnan(y[1000])  # x = 0
     low, high = figure.axes[0].get_ylim()
@@ -89,12 +94,12 @@ def test_non_finite_values_become_gaps_and_do_not_squash_the_axis():
 
 
 def test_tangent_line_uses_the_autograd_slope():
-    parsed = expr.parse("x**3 - 1/x")
-    g = grid.from_values([1.0], 1)
-    x, f, df = core.table(parsed, g, 1, "cpu", torch.float64)
-    tangent = plotting.Tangent(float(x), float(f), float(df))
+    parsed = lang.parse("x**3 - 1/x")
+    g = domains.from_values([1.0], 1)
+    x, f, df = engine_table(parsed, g, 1, "cpu", torch.float64)
+    tangent = figures.Tangent(float(x), float(f), float(df))
     assert tangent.slope == 4.0 and tangent.f0 == 0.0
-    figure = plotting.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x", tangents=(tangent,))
+    figure = figures.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x", tangents=(tangent,))
     assert "tangent $y = 4x - 4$" in legend_labels(figure)
 
 
@@ -150,7 +155,7 @@ def test_terminal_mode_draws_and_writes_no_file(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "f(x) = x*sin(x)" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: no colour codes
-    for marker in plotting.TERMINAL_MARKERS[:3]:  # one marker per curve instead of colour
+    for marker in terminal.TERMINAL_MARKERS[:3]:  # one marker per curve instead of colour
         assert result.stdout.count(marker) > 20
     assert os.listdir(tmp_path) == []
 
@@ -214,14 +219,14 @@ def drawn_segments(line) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_tan_draws_no_segment_across_a_pole():
-    figure = plotting.plot_figure(table("tan(x)", 2), "tan(x)", panels=False)
+    figure = figures.plot_figure(table("tan(x)", 2), "tan(x)", panels=False)
     for line in figure.axes[0].get_lines()[:3]:
         start, end = drawn_segments(line)
         assert not poles_between(start, end).any(), line.get_label()
 
 
 def test_reciprocal_on_a_grid_without_zero_draws_no_vertical_connector():
-    figure = plotting.plot_figure(table("1/x", 1, num=1000), "1/x")
+    figure = figures.plot_figure(table("1/x", 1, num=1000), "1/x")
     start, end = drawn_segments(figure.axes[0].get_lines()[0])
     assert not ((start < 0) & (end > 0)).any()
 
@@ -229,55 +234,55 @@ def test_reciprocal_on_a_grid_without_zero_draws_no_vertical_connector():
 @pytest.mark.parametrize("text", ["sin(x)", "x**3", "tanh(20*x)", "x*sin(x)"])
 def test_continuous_curves_are_never_broken(text):
     x, f = table(text, 0, num=1000)
-    _, y = plotting.break_jumps(x, f)
+    _, y = figures.break_jumps(x, f)
     assert y.size == f.size and np.isfinite(y).all()
 
 
 def test_jump_of_abs_derivative_is_broken():
     x, _, df = table("abs(x)", 1, num=1000)
-    start, end = drawn_segments(plotting.plot_figure([x, df], "abs(x)").axes[0].get_lines()[0])
+    start, end = drawn_segments(figures.plot_figure([x, df], "abs(x)").axes[0].get_lines()[0])
     assert not ((start < 0) & (end > 0)).any()
 
 
 def test_ylim_sets_the_axes_limits_exactly():
-    figure = plotting.plot_figure(table("tan(x)", 1), "tan(x)", ylim=(-3.5, 2.25))
+    figure = figures.plot_figure(table("tan(x)", 1), "tan(x)", ylim=(-3.5, 2.25))
     assert figure.axes[0].get_ylim() == (-3.5, 2.25)
 
 
 def test_y_range_fits_f_when_a_derivative_is_far_larger():
     columns = table("tan(x)", 1)
-    low, high = plotting.plot_figure(columns, "tan(x)", panels=False).axes[0].get_ylim()
-    f_low, f_high = plotting.curve_range(columns[1])
+    low, high = figures.plot_figure(columns, "tan(x)", panels=False).axes[0].get_ylim()
+    f_low, f_high = figures.curve_range(columns[1])
     assert low <= f_low and high >= f_high
     assert high < 0.1 * np.nanmax(columns[2])  # f' (up to 1e5) does not set the scale
 
 
 def test_y_range_takes_in_derivatives_of_similar_size():
-    low, high = plotting.plot_figure(table("x*sin(x)", 2), "x*sin(x)").axes[0].get_ylim()
+    low, high = figures.plot_figure(table("x*sin(x)", 2), "x*sin(x)").axes[0].get_ylim()
     _, _, _, d2f = table("x*sin(x)", 2)
     assert low <= d2f.min() and high >= d2f.max()
 
 
 def test_tangent_spans_the_documented_fraction_of_the_x_range():
     columns = table("sin(x)", 1)
-    figure = plotting.plot_figure(columns, "sin(x)", tangents=(tangent_at("sin(x)", 1.0),))
+    figure = figures.plot_figure(columns, "sin(x)", tangents=(tangent_at("sin(x)", 1.0),))
     (line,) = labelled_lines(figure.axes[0], "tangent")
     x, _ = line.get_data()
     span = columns[0].max() - columns[0].min()
-    assert x.max() - x.min() == pytest.approx(plotting.TANGENT_FRACTION * span)
+    assert x.max() - x.min() == pytest.approx(figures.TANGENT_FRACTION * span)
     assert (x.min() + x.max()) / 2 == pytest.approx(1.0)
 
 
 def test_tangents_never_widen_the_y_limits():
     columns = table("sin(x)", 1)
-    plain = plotting.plot_figure(columns, "sin(x)").axes[0].get_ylim()
-    steep = (tangent_at("sin(x)", 0.0), plotting.Tangent(0.0, 0.0, 50.0))
-    assert plotting.plot_figure(columns, "sin(x)", tangents=steep).axes[0].get_ylim() == plain
+    plain = figures.plot_figure(columns, "sin(x)").axes[0].get_ylim()
+    steep = (tangent_at("sin(x)", 0.0), figures.Tangent(0.0, 0.0, 50.0))
+    assert figures.plot_figure(columns, "sin(x)", tangents=steep).axes[0].get_ylim() == plain
 
 
 def test_each_tangent_has_its_own_colour_and_a_marked_point():
     tangents = tuple(tangent_at("sin(x)", x0) for x0 in (-2.0, 0.0, 2.0))
-    axes = plotting.plot_figure(table("sin(x)", 1), "sin(x)", tangents=tangents).axes[0]
+    axes = figures.plot_figure(table("sin(x)", 1), "sin(x)", tangents=tangents).axes[0]
     colours = [line.get_color() for line in labelled_lines(axes, "tangent")]
     curves = {line.get_color() for line in axes.get_lines()[:2]}
     assert len(set(colours)) == 3 and not curves & set(colours)
@@ -290,15 +295,15 @@ def test_each_tangent_has_its_own_colour_and_a_marked_point():
     [(2.0, -2.0, "2x - 2"), (-0.4161468, 1.9161468, "-0.416x + 1.92"), (1.0, 0.0, "x")],
 )
 def test_tangent_equations_use_clean_numbers(slope, intercept, text):
-    assert plotting.linear_text(slope, intercept) == text
+    assert figures.linear_text(slope, intercept) == text
 
 
 def test_tangent_label_gives_the_equation():
-    assert plotting.Tangent(1.0, 0.0, 2.0).label == "tangent $y = 2x - 2$"
+    assert figures.Tangent(1.0, 0.0, 2.0).label == "tangent $y = 2x - 2$"
 
 
 def test_log_derivative_is_not_drawn_where_log_is_undefined():
-    figure = plotting.plot_figure(table("log(x)", 1, start=-2, stop=5), "log(x)")
+    figure = figures.plot_figure(table("log(x)", 1, start=-2, stop=5), "log(x)")
     x, y = figure.axes[0].get_lines()[1].get_data()
     assert not (np.isfinite(y) & (x <= 0)).any()
     assert np.isfinite(y[x > 0]).all()
@@ -306,13 +311,13 @@ def test_log_derivative_is_not_drawn_where_log_is_undefined():
 
 
 def test_no_note_when_f_is_defined_everywhere():
-    figure = plotting.plot_figure(table("sin(x)", 1), "sin(x)")
+    figure = figures.plot_figure(table("sin(x)", 1), "sin(x)")
     assert not any("hidden" in label for label in legend_labels(figure))
 
 
 def test_input_in_any_order_is_drawn_from_left_to_right():
     x = np.array([3.0, -1.0, 2.0, 0.0])
-    figure = plotting.plot_figure([x, x**2, 2 * x], "x**2")
+    figure = figures.plot_figure([x, x**2, 2 * x], "x**2")
     drawn, y = figure.axes[0].get_lines()[0].get_data()
     np.testing.assert_array_equal(drawn, [-1.0, 0.0, 2.0, 3.0])
     np.testing.assert_array_equal(y, [1.0, 0.0, 4.0, 9.0])
@@ -322,30 +327,30 @@ def test_input_in_any_order_is_drawn_from_left_to_right():
 
 
 def test_title_and_axis_labels_are_maths():
-    axes = plotting.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x").axes[0]
+    axes = figures.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x").axes[0]
     assert axes.get_title() == r"$f(x) = x^{3} - \frac{1}{x}$ and its derivatives"
     assert axes.get_ylabel() == "$f(x)$, $f'(x)$"
     assert axes.get_xlabel() == "$x$"
 
 
 def test_derivatives_beyond_the_third_use_a_bracketed_order():
-    assert plotting.derivative_label(4) == "$f^{(4)}(x)$"
+    assert figures.derivative_label(4) == "$f^{(4)}(x)$"
 
 
 @pytest.mark.parametrize(("order", "panels", "count"), [(1, None, 1), (2, None, 1), (4, None, 5)])
 def test_panels_by_default_from_order_three(order, panels, count):
-    figure = plotting.plot_figure(table("sin(x)", order), "sin(x)", panels=panels)
+    figure = figures.plot_figure(table("sin(x)", order), "sin(x)", panels=panels)
     assert len(figure.axes) == count
 
 
 def test_panels_share_x_and_each_holds_one_order():
-    figure = plotting.plot_figure(table("sin(x)", 2), "sin(x)", panels=True)
+    figure = figures.plot_figure(table("sin(x)", 2), "sin(x)", panels=True)
     assert [axes.get_ylabel() for axes in figure.axes] == ["$f(x)$", "$f'(x)$", "$f''(x)$"]
     assert all(axes.get_shared_x_axes().joined(figure.axes[0], axes) for axes in figure.axes)
 
 
 def test_panels_can_be_turned_off_at_high_orders():
-    assert len(plotting.plot_figure(table("sin(x)", 4), "sin(x)", panels=False).axes) == 1
+    assert len(figures.plot_figure(table("sin(x)", 4), "sin(x)", panels=False).axes) == 1
 
 
 def covered_points(figure) -> tuple[int, int]:
@@ -375,7 +380,7 @@ def covered_points(figure) -> tuple[int, int]:
 @pytest.mark.parametrize("tangents", [(), (-2.0, 0.0, 2.0)])
 def test_legend_covers_almost_no_data_at_4_by_3_inches(tangents):
     lines = tuple(tangent_at("sin(x)", x0) for x0 in tangents)
-    figure = plotting.plot_figure(
+    figure = figures.plot_figure(
         table("sin(x)", 1), "sin(x)", width=4, height=3, dpi=100, tangents=lines
     )
     under, total = covered_points(figure)
@@ -383,8 +388,8 @@ def test_legend_covers_almost_no_data_at_4_by_3_inches(tangents):
 
 
 def test_svg_keeps_the_title_as_text(tmp_path):
-    figure = plotting.plot_figure(table("sin(x)", 1), "sin(x)", title="Sine and its slope")
-    plotting.save_figure(figure, str(tmp_path / "a.svg"), "svg", 100)
+    figure = figures.plot_figure(table("sin(x)", 1), "sin(x)", title="Sine and its slope")
+    files.save_figure(figure, str(tmp_path / "a.svg"), "svg", 100)
     assert re.search(r"<text[^>]*>Sine and its slope</text>", (tmp_path / "a.svg").read_text())
 
 
@@ -398,8 +403,8 @@ def pdf_font_subtypes(data: bytes) -> list[str]:
 
 
 def test_pdf_embeds_no_type3_fonts(tmp_path):
-    figure = plotting.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x")
-    plotting.save_figure(figure, str(tmp_path / "a.pdf"), "pdf", 100)
+    figure = figures.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x")
+    files.save_figure(figure, str(tmp_path / "a.pdf"), "pdf", 100)
     subtypes = pdf_font_subtypes((tmp_path / "a.pdf").read_bytes())
     assert subtypes and "Type3" not in subtypes
 
@@ -407,20 +412,20 @@ def test_pdf_embeds_no_type3_fonts(tmp_path):
 def test_saving_leaves_matplotlib_defaults_alone(tmp_path):
     import matplotlib
 
-    before = {key: matplotlib.rcParams[key] for key in plotting.FONT_RC}
-    plotting.save_figure(
-        plotting.plot_figure(table("sin(x)", 1), "sin(x)"), str(tmp_path / "a.pdf"), "pdf", 100
+    before = {key: matplotlib.rcParams[key] for key in files.FONT_RC}
+    files.save_figure(
+        figures.plot_figure(table("sin(x)", 1), "sin(x)"), str(tmp_path / "a.pdf"), "pdf", 100
     )
-    assert {key: matplotlib.rcParams[key] for key in plotting.FONT_RC} == before
+    assert {key: matplotlib.rcParams[key] for key in files.FONT_RC} == before
 
 
 # ----- Taylor polynomials -----
 
 
-def sine_series(order: int, x0: float = 0.0) -> plotting.TaylorSeries:
-    g = grid.from_values([x0], 1)
-    derivatives = core.table(expr.parse("sin(x)"), g, order, "cpu", torch.float64)[1:]
-    return plotting.TaylorSeries.from_derivatives(x0, [float(d[0]) for d in derivatives])
+def sine_series(order: int, x0: float = 0.0) -> figures.TaylorSeries:
+    g = domains.from_values([x0], 1)
+    derivatives = engine_table(lang.parse("sin(x)"), g, order, "cpu", torch.float64)[1:]
+    return figures.TaylorSeries.from_derivatives(x0, [float(d[0]) for d in derivatives])
 
 
 def test_taylor_series_evaluates_the_polynomial_of_each_degree():
@@ -432,8 +437,8 @@ def test_taylor_series_evaluates_the_polynomial_of_each_degree():
 
 def test_taylor_series_from_a_coefficient_table_has_one_series_per_point():
     table_ = np.array([[1.0, 2.0], [0.5, 0.25], [3.0, 4.0]])  # (K+1, n) = (3, 2)
-    first, second = plotting.TaylorSeries.from_columns([0.0, 1.0], table_)
-    assert first == plotting.TaylorSeries(0.0, (1.0, 0.5, 3.0)) and second.coefficients == (
+    first, second = figures.TaylorSeries.from_columns([0.0, 1.0], table_)
+    assert first == figures.TaylorSeries(0.0, (1.0, 0.5, 3.0)) and second.coefficients == (
         2.0,
         0.25,
         4.0,
@@ -441,13 +446,13 @@ def test_taylor_series_from_a_coefficient_table_has_one_series_per_point():
 
 
 def test_taylor_polynomials_are_labelled_by_degree():
-    figure = plotting.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(4)])
+    figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(4)])
     labels = [line.get_label() for line in labelled_lines(figure.axes[0], "$T_")]
     assert labels == ["$T_{1}(x)$", "$T_{2}(x)$", "$T_{3}(x)$", "$T_{4}(x)$"]
 
 
 def test_taylor_polynomials_stay_within_the_y_limits():
-    figure = plotting.plot_figure(
+    figure = figures.plot_figure(
         table("sin(x)", 0, -7, 7), "sin(x)", taylor=[sine_series(7)], ylim=(-2.0, 2.0)
     )
     for line in labelled_lines(figure.axes[0], "$T_"):
@@ -462,47 +467,47 @@ def test_taylor_polynomials_stay_within_the_y_limits():
 
 def test_format_and_size_checks_do_not_import_matplotlib():
     code = (
-        "import sys; from autodiffcli import plotting; plotting.image_format('a.png'); "
-        "plotting.check_size(4, 3, 100); print('matplotlib' in sys.modules)"
+        "import sys; from autodiffcli.plotting import files; files.image_format('a.png'); "
+        "files.check_size(4, 3, 100); print('matplotlib' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
 
 
 def test_formats_known_without_matplotlib_are_ones_it_writes():
-    assert set(plotting.supported_formats()) >= plotting.COMMON_FORMATS
+    assert set(files.supported_formats()) >= files.COMMON_FORMATS
 
 
 def test_bad_size_error_names_the_parameter():
     with pytest.raises(errors.OptionError, match="width must be a positive number") as caught:
-        plotting.check_size(0, 3, 100)
+        files.check_size(0, 3, 100)
     assert caught.value.parameter == "width"
 
 
 def test_terminal_plot_without_colour_gives_each_curve_a_marker_and_a_legend():
     x = np.linspace(-5, 5, 200)
-    drawing = plotting.terminal_plot([x, np.sin(x), np.cos(x)], "sin(x)", None, colour=False)
+    drawing = terminal.terminal_plot([x, np.sin(x), np.cos(x)], "sin(x)", None, colour=False)
     assert "\x1b[" not in drawing
     assert "f(x)" in drawing and "f'(x)" in drawing
-    assert drawing.count(plotting.TERMINAL_MARKERS[0]) > 20
-    assert drawing.count(plotting.TERMINAL_MARKERS[1]) > 20
+    assert drawing.count(terminal.TERMINAL_MARKERS[0]) > 20
+    assert drawing.count(terminal.TERMINAL_MARKERS[1]) > 20
 
 
 @pytest.mark.parametrize("ylim", [(1.0, 0.0), (0.0, float("nan")), (2.0, 2.0)])
 def test_unusable_ylim_is_an_option_error(ylim):
     with pytest.raises(errors.OptionError, match="ylim needs two finite numbers"):
-        plotting.plot_figure(table("sin(x)", 1), "sin(x)", ylim=ylim)
+        figures.plot_figure(table("sin(x)", 1), "sin(x)", ylim=ylim)
 
 
 def test_title_with_broken_math_text_is_an_option_error_not_a_drawing_failure():
     with pytest.raises(errors.OptionError, match=r"title is not valid math text"):
-        plotting.plot_figure(table("sin(x)", 1), "sin(x)", title="costs $5")
+        figures.plot_figure(table("sin(x)", 1), "sin(x)", title="costs $5")
 
 
 def test_reference_in_panels_overlays_each_order_and_adds_an_error_panel():
     columns = table("sin(x)", 4)
     reference = [columns[1], *columns[2:]]
-    figure = plotting.plot_figure(columns, "sin(x)", reference=reference)
+    figure = figures.plot_figure(columns, "sin(x)", reference=reference)
     assert len(figure.axes) == 6 and figure.axes[-1].get_yscale() == "log"
     assert [len(labelled_lines(a, "$f")) for a in figure.axes[:5]] == [1, 2, 2, 2, 2]
 
@@ -510,9 +515,9 @@ def test_reference_in_panels_overlays_each_order_and_adds_an_error_panel():
 @pytest.mark.parametrize("text", ["1e308*x", "-1e308*sin(x)*1.7", "9**9**9", "log(-abs(x)-1)"])
 @pytest.mark.parametrize("points", [[1.0], [-1.0, 0.5, 2.0]])
 def test_huge_or_missing_values_still_give_finite_increasing_limits(text, points):
-    parsed = expr.parse(text)
-    columns = core.table(parsed, grid.from_values(points, 3), 1, "cpu", torch.float64)
-    low, high = plotting.plot_figure([c.numpy() for c in columns], text).axes[0].get_ylim()
+    parsed = lang.parse(text)
+    columns = engine_table(parsed, domains.from_values(points, 3), 1, "cpu", torch.float64)
+    low, high = figures.plot_figure([c.numpy() for c in columns], text).axes[0].get_ylim()
     assert np.isfinite([low, high]).all() and low < high
 
 

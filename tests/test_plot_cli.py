@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import invoke
+from support import invoke
 
 
 def svg_of(tmp_path, *args: str) -> str:

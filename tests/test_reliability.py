@@ -26,8 +26,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autodiffcli import expr, grid, signals, writers
+from autodiffcli import domain, lang, readers, signals, writers
 from autodiffcli.errors import ExpressionError, GridError, WriteFailure
+from autodiffcli.lang.parse import MAX_LENGTH
 
 # A rejected expression of the maximum length must answer within this (issue 9).
 REJECT_SECONDS = 0.5
@@ -268,62 +269,62 @@ def test_interrupt_during_a_parquet_write_prints_nothing_from_the_writer(tmp_pat
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_value():
-    assert list(grid.parse_values("\ufeff1\n2\n")) == [1.0, 2.0]
+    assert list(readers.parse_values("\ufeff1\n2\n")) == [1.0, 2.0]
 
 
 def test_a_byte_order_mark_before_a_header_is_dropped():
-    assert list(grid.parse_values("\ufeffx\n1\n2\n")) == [1.0, 2.0]
+    assert list(readers.parse_values("\ufeffx\n1\n2\n")) == [1.0, 2.0]
 
 
 def test_crlf_line_ends_are_accepted():
-    assert list(grid.parse_values("x\r\n1\r\n2\r\n")) == [1.0, 2.0]
+    assert list(readers.parse_values("x\r\n1\r\n2\r\n")) == [1.0, 2.0]
 
 
 def test_a_lone_carriage_return_is_an_error_naming_its_line():
     with pytest.raises(GridError, match=r"line 2: '1\\r2' is not a number"):
-        grid.parse_values("x\n1\r2\n")
+        readers.parse_values("x\n1\r2\n")
 
 
 @pytest.mark.parametrize("first", ["1.0.0", "1\x002", "-", "3 apples"])
 def test_a_first_line_that_is_not_column_names_is_an_error_naming_line_1(first):
     with pytest.raises(GridError, match="line 1: .* not a number, and the line is not a header"):
-        grid.parse_values(f"{first}\n2\n3\n")
+        readers.parse_values(f"{first}\n2\n3\n")
 
 
 def test_a_header_with_an_empty_index_column_is_a_header():
-    assert list(grid.parse_values(",x\n0,1.5\n1,2.5\n")) == [1.5, 2.5]
+    assert list(readers.parse_values(",x\n0,1.5\n1,2.5\n")) == [1.5, 2.5]
 
 
 def test_an_overflowing_number_is_an_error_naming_its_line():
     with pytest.raises(GridError, match=r"line 2: '1e400' overflows a float64"):
-        grid.parse_values("1\n1e400\n3\n")
+        readers.parse_values("1\n1e400\n3\n")
 
 
 def test_a_quoted_field_left_open_is_an_error_naming_its_line():
     with pytest.raises(GridError, match="line 2: cannot read the CSV fields"):
-        grid.parse_values('t,x\n"0,1\n1,2\n')
+        readers.parse_values('t,x\n"0,1\n1,2\n')
 
 
 def test_input_that_is_not_utf8_names_the_line(tmp_path):
     source = tmp_path / "x.txt"
     source.write_bytes(b"1\n2\n\xff\n")
     with pytest.raises(GridError, match=r"not UTF-8 text \(line 3\)"):
-        grid.from_input(str(source), 10)
+        domain.from_input(str(source), 10)
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_dev_zero_is_refused_quickly():
     began = time.monotonic()
     with pytest.raises(GridError, match="line 1 is longer than"):
-        grid.from_input("/dev/zero", 10)
+        domain.from_input("/dev/zero", 10)
     assert time.monotonic() - began < GIVE_UP_SECONDS
 
 
 def test_a_long_line_is_an_error_naming_its_line(tmp_path):
     source = tmp_path / "x.txt"
-    source.write_text("1\n2\n" + "3" * (grid.MAX_LINE_BYTES + 1) + "\n")
+    source.write_text("1\n2\n" + "3" * (readers.MAX_LINE_BYTES + 1) + "\n")
     with pytest.raises(GridError, match="line 3 is longer than 65,536 bytes"):
-        grid.from_input(str(source), 10)
+        domain.from_input(str(source), 10)
 
 
 def test_reading_stops_after_max_points_plus_one_values(tmp_path):
@@ -332,7 +333,7 @@ def test_reading_stops_after_max_points_plus_one_values(tmp_path):
     writer = threading.Thread(target=_write_until_closed, args=(fifo,), daemon=True)
     writer.start()
     with pytest.raises(GridError, match="more than max_points 10 x values"):
-        grid.from_input(str(fifo), 10, fifo_wait=GIVE_UP_SECONDS)
+        domain.from_input(str(fifo), 10, fifo_wait=GIVE_UP_SECONDS)
 
 
 def _write_until_closed(fifo: Path) -> None:
@@ -346,13 +347,13 @@ def _write_until_closed(fifo: Path) -> None:
 
 def test_max_points_values_and_a_header_are_read():
     text = "x\n" + "1\n" * 10
-    assert len(grid.parse_values(text)) == 10
+    assert len(readers.parse_values(text)) == 10
 
 
 def test_exactly_max_points_values_from_a_file_are_accepted(tmp_path):
     source = tmp_path / "x.csv"
     source.write_text("x\n" + "1\n" * 10)
-    assert len(grid.from_input(str(source), 10)) == 10
+    assert len(domain.from_input(str(source), 10)) == 10
 
 
 def test_a_fifo_without_a_writer_is_refused_after_a_bounded_wait(tmp_path):
@@ -360,7 +361,7 @@ def test_a_fifo_without_a_writer_is_refused_after_a_bounded_wait(tmp_path):
     os.mkfifo(fifo)
     began = time.monotonic()
     with pytest.raises(GridError, match="FIFO and nothing wrote to it"):
-        grid.from_input(str(fifo), 10, fifo_wait=FIFO_WAIT)
+        domain.from_input(str(fifo), 10, fifo_wait=FIFO_WAIT)
     assert time.monotonic() - began < GIVE_UP_SECONDS
 
 
@@ -368,18 +369,18 @@ def test_a_fifo_with_a_writer_is_read(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     threading.Thread(target=lambda: fifo.write_bytes(b"1\n2\n"), daemon=True).start()
-    assert list(grid.from_input(str(fifo), 10, fifo_wait=GIVE_UP_SECONDS).values) == [1.0, 2.0]
+    assert list(domain.from_input(str(fifo), 10, fifo_wait=GIVE_UP_SECONDS).values) == [1.0, 2.0]
 
 
 def test_stdin_replaced_by_a_text_stream_is_read(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("x\n1\n2\n"))
-    assert list(grid.from_input("-", 10).values) == [1.0, 2.0]
+    assert list(domain.from_input("-", 10).values) == [1.0, 2.0]
 
 
 def test_closed_stdin_is_an_error(monkeypatch):
     monkeypatch.setattr(sys, "stdin", None)
     with pytest.raises(GridError, match="stdin is closed"):
-        grid.from_input("-", 10)
+        domain.from_input("-", 10)
 
 
 # ----- Grids whose points would overflow -----
@@ -388,11 +389,11 @@ def test_closed_stdin_is_an_error(monkeypatch):
 @pytest.mark.parametrize(
     ("make", "words"),
     [
-        (lambda: grid.from_num(-1e308, 1e308, 3, 10), "wider than float64 can hold"),
-        (lambda: grid.from_range(-5, 5, 5e-324, 10**9), "too small for the range"),
-        (lambda: grid.from_range(-1e308, 1e308, 1e300, 10**9), "wider than float64 can hold"),
-        (lambda: grid.from_num(-5, 5, 99999999999999999999, int(1e300)), "more than 2\\*\\*53"),
-        (lambda: grid.build(step=5e-324), "too small for the range"),
+        (lambda: domain.from_num(-1e308, 1e308, 3, 10), "wider than float64 can hold"),
+        (lambda: domain.from_range(-5, 5, 5e-324, 10**9), "too small for the range"),
+        (lambda: domain.from_range(-1e308, 1e308, 1e300, 10**9), "wider than float64 can hold"),
+        (lambda: domain.from_num(-5, 5, 99999999999999999999, int(1e300)), "more than 2\\*\\*53"),
+        (lambda: domain.build(step=5e-324), "too small for the range"),
     ],
 )
 def test_grids_whose_points_overflow_are_refused(make, words):
@@ -407,7 +408,7 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 @given(start=finite, stop=finite, step=finite)
 def test_a_step_grid_is_refused_or_has_finite_points(start, stop, step):
     try:
-        g = grid.from_range(start, stop, step, 10**6)
+        g = domain.from_range(start, stop, step, 10**6)
     except GridError:
         return
     assert all(math.isfinite(x) for x in g.take([0, len(g) // 2, len(g) - 1]))
@@ -417,7 +418,7 @@ def test_a_step_grid_is_refused_or_has_finite_points(start, stop, step):
 @given(start=finite, stop=finite, num=st.integers(min_value=-5, max_value=10**25))
 def test_a_num_grid_is_refused_or_has_finite_points(start, stop, num):
     try:
-        g = grid.from_num(start, stop, num, 10**30)
+        g = domain.from_num(start, stop, num, 10**30)
     except GridError:
         return
     assert all(math.isfinite(x) for x in g.take([0, len(g) // 2, len(g) - 1]))
@@ -428,7 +429,7 @@ def test_a_num_grid_is_refused_or_has_finite_points(start, stop, num):
 
 def rejection(text: str) -> str:
     with pytest.raises(ExpressionError) as caught:
-        expr.parse(text)
+        lang.parse(text)
     return str(caught.value)
 
 
@@ -452,7 +453,7 @@ def rejection(text: str) -> str:
 )
 def test_a_rejected_expression_of_the_maximum_length_answers_quickly(text):
     began = time.perf_counter()
-    message = rejection(text[: expr.MAX_LENGTH])
+    message = rejection(text[:MAX_LENGTH])
     assert time.perf_counter() - began < REJECT_SECONDS
     assert len(message.splitlines()[0]) < 200
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.conftest import invoke, run_cli
+from support import invoke, run_cli
 
 # /dev/zero and an over-long line must be refused within this (the process included).
 GIVE_UP_SECONDS = 15.0

@@ -12,13 +12,17 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from corpus import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import expressions, ranges
+from support import table
 
-from autodiffcli import core, expr, grid, series, taylor, verify
+from autodiffcli import domain as domains
+from autodiffcli import lang, series, verify
+from autodiffcli.engines import taylor
 from autodiffcli.errors import OptionError
-from tests.strategies import expressions, ranges
-from tests.test_verify import CORPUS
+from autodiffcli.limits import DEFAULT_MAX_POINTS, MAX_ORDER
 
 # Taylor against reverse mode, orders 1-4, float64: relative to max(|taylor|, |reverse|, 1), so
 # that values which cancel to a few ulps of 0 (asin'' at x = 0) compare by their scale.
@@ -43,14 +47,15 @@ REVERSE_KNOWN_WRONG = ("x^x", "pow(2, x)", "pow(x, x)", "sinc", "softplus", "sig
 
 
 def columns(text, domain, order, method, n=POINTS):
-    g = grid.from_num(domain[0], domain[1], n, grid.DEFAULT_MAX_POINTS)
-    table = core.table(expr.parse(text), g, order, "cpu", torch.float64, method=method)
-    return [c.numpy() for c in table]
+    g = domains.from_num(domain[0], domain[1], n, DEFAULT_MAX_POINTS)
+    return [
+        c.numpy() for c in table(lang.parse(text), g, order, "cpu", torch.float64, method=method)
+    ]
 
 
 def taylor_at(text, xs, order, dtype=torch.float64):
     x = torch.tensor(xs, dtype=dtype)
-    return [d.numpy() for d in taylor.derivatives(expr.parse(text), x, order)]
+    return [d.numpy() for d in taylor.derivatives(lang.parse(text), [x], order)]
 
 
 def relative_gap(a, b):
@@ -69,12 +74,12 @@ def reverse_is_trusted(text):
 
 
 def test_every_operation_has_a_taylor_rule():
-    missing = [name for name, op in expr.OPS.items() if op.taylor is None]
+    missing = [name for name, op in lang.OPS.items() if op.taylor is None]
     assert missing == []
 
 
 def test_expression_module_still_imports_without_torch():
-    code = "import sys, autodiffcli.expr, autodiffcli.series; print('torch' in sys.modules)"
+    code = "import sys, autodiffcli.lang, autodiffcli.series; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -91,7 +96,7 @@ def test_taylor_agrees_with_reverse_or_symbolic_at_orders_1_to_4(text, domain):
         references = [other[k + 1] for k in range(order + 1)]
     else:
         name = "symbolic"
-        references = verify.symbolic_columns(expr.parse(text), ours[0], order, timeout=None)
+        references = verify.symbolic_columns(lang.parse(text), ours[0], order, timeout=None)
     allowed = ILL_CONDITIONED_RTOL.get(text, AGREE_RTOL)
     for k in range(1, order + 1):
         gap = relative_gap(ours[k + 1], references[k])
@@ -132,7 +137,7 @@ HIGH_ORDER_CORPUS = [
 def test_taylor_agrees_with_symbolic_at_orders_5_to_10(text, domain):
     order = 10
     ours = columns(text, domain, order, "taylor", n=9)
-    symbolic = verify.symbolic_columns(expr.parse(text), ours[0], order, timeout=None)
+    symbolic = verify.symbolic_columns(lang.parse(text), ours[0], order, timeout=None)
     for k in range(5, order + 1):
         exact = symbolic[k]
         # Well-conditioned: not where the derivative crosses zero (a few ulps of the terms
@@ -189,8 +194,8 @@ def test_sinc_near_zero_keeps_its_digits(x0):
 def test_abs_and_relu_have_derivative_zero_at_zero_like_torch(text):
     x = np.array([0.0])
     ours = taylor_at(text, x, 3)
-    g = grid.from_values(x, 1)
-    reverse = [c.numpy() for c in core.table(expr.parse(text), g, 3, "cpu", torch.float64)][1:]
+    g = domains.from_values(x, 1)
+    reverse = [c.numpy() for c in table(lang.parse(text), g, 3, "cpu", torch.float64)][1:]
     np.testing.assert_array_equal(np.ravel(ours), np.zeros(4))
     np.testing.assert_array_equal(np.ravel(ours), np.ravel(reverse))
 
@@ -208,7 +213,7 @@ def test_variable_exponent_is_exp_of_b_log_a():
     ours = np.array(taylor_at("pow(x, sin(x))", xs, 4))
     via_exp = np.array(taylor_at("exp(sin(x)*log(x))", xs, 4))
     np.testing.assert_allclose(ours[1:], via_exp[1:], rtol=1e-13)
-    symbolic = verify.symbolic_columns(expr.parse("pow(x, sin(x))"), np.array(xs), 4, None)
+    symbolic = verify.symbolic_columns(lang.parse("pow(x, sin(x))"), np.array(xs), 4, None)
     np.testing.assert_allclose(ours, np.array(symbolic), rtol=1e-12)
 
 
@@ -232,7 +237,7 @@ def test_undefined_values_are_nan_and_derivatives_non_finite_where_reverse_mode_
     # a recurrence); both are non-finite and reported by the same warning.
     xs = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0])
     ours = taylor_at(text, xs, 3)
-    reverse = core.table(expr.parse(text), grid.from_values(xs, 6), 3, "cpu", torch.float64)
+    reverse = table(lang.parse(text), domains.from_values(xs, 6), 3, "cpu", torch.float64)
     np.testing.assert_array_equal(np.isnan(ours[0]), np.isnan(reverse[1].numpy()))
     for k in range(4):
         np.testing.assert_array_equal(np.isfinite(ours[k]), np.isfinite(reverse[k + 1].numpy()))
@@ -240,8 +245,8 @@ def test_undefined_values_are_nan_and_derivatives_non_finite_where_reverse_mode_
 
 def test_high_orders_are_allowed_up_to_the_engine_limit():
     x = np.array([0.3, 1.7])
-    got = taylor_at("sin(x)", x, taylor.MAX_ORDER)
-    assert taylor.MAX_ORDER >= 20
+    got = taylor_at("sin(x)", x, MAX_ORDER)
+    assert MAX_ORDER >= 20
     np.testing.assert_allclose(got[20], np.sin(x), rtol=1e-12)  # sin^(20) = sin
     np.testing.assert_allclose(got[30], -np.sin(x), rtol=1e-12)  # sin^(30) = -sin
 
@@ -251,10 +256,10 @@ def test_overflow_at_high_order_is_non_finite_not_an_error():
     assert np.isfinite(got[20][0]) and not np.isfinite(got[30][0])
 
 
-@pytest.mark.parametrize("order", [-1, taylor.MAX_ORDER + 1, 2.0, True])
+@pytest.mark.parametrize("order", [-1, MAX_ORDER + 1, 2.0, True])
 def test_orders_outside_the_engine_are_refused_by_name(order):
     with pytest.raises(OptionError) as caught:
-        taylor.coefficients(expr.parse("sin(x)"), torch.ones(3, dtype=torch.float64), order)
+        taylor.coefficients(lang.parse("sin(x)"), [torch.ones(3, dtype=torch.float64)], order)
     assert caught.value.parameter == "order"
     assert caught.value.render(lambda name: f"--{name}").startswith("--order must be")
 
@@ -264,8 +269,8 @@ def test_orders_outside_the_engine_are_refused_by_name(order):
 
 def test_coefficients_are_derivatives_over_factorials():
     x = torch.tensor([0.7, 1.9], dtype=torch.float64)
-    parsed = expr.parse("exp(2*x)")
-    coefficients = taylor.coefficients(parsed, x, 5)
+    parsed = lang.parse("exp(2*x)")
+    coefficients = taylor.coefficients(parsed, [x], 5)
     assert coefficients.shape == (6, 2)
     exact = torch.stack([2.0**k * torch.exp(2 * x) / math.factorial(k) for k in range(6)])
     torch.testing.assert_close(coefficients, exact, rtol=EXACT_RTOL, atol=0)
@@ -273,27 +278,27 @@ def test_coefficients_are_derivatives_over_factorials():
 
 def test_derivatives_keep_the_shape_of_x():
     x = torch.linspace(0.1, 1, 6, dtype=torch.float64).reshape(2, 3)
-    out = taylor.derivatives(expr.parse("x*sin(x)"), x, 3)
+    out = taylor.derivatives(lang.parse("x*sin(x)"), [x], 3)
     assert len(out) == 4 and all(d.shape == (2, 3) for d in out)
 
 
 def test_a_constant_expression_has_zero_derivatives():
-    out = taylor.derivatives(expr.parse("2*pi"), torch.zeros(4, dtype=torch.float64), 3)
+    out = taylor.derivatives(lang.parse("2*pi"), [torch.zeros(4, dtype=torch.float64)], 3)
     assert out[0].tolist() == [2 * math.pi] * 4
     assert all(d.tolist() == [0.0] * 4 for d in out[1:])
 
 
 def test_blocks_give_the_same_numbers_as_one_pass(monkeypatch):
     x = torch.linspace(-2, 2, 101, dtype=torch.float64)
-    parsed = expr.parse("exp(-x^2/2)*sin(3*x)")
-    whole = taylor.derivatives(parsed, x, 6)
+    parsed = lang.parse("exp(-x^2/2)*sin(3*x)")
+    whole = taylor.derivatives(parsed, [x], 6)
     monkeypatch.setattr(taylor, "block_points", lambda order, dtype: 7)
-    for a, b in zip(taylor.derivatives(parsed, x, 6), whole, strict=True):
+    for a, b in zip(taylor.derivatives(parsed, [x], 6), whole, strict=True):
         assert torch.equal(a, b)
 
 
 def test_float32_follows_x():
-    out = taylor.derivatives(expr.parse("sin(x)"), torch.ones(3, dtype=torch.float32), 2)
+    out = taylor.derivatives(lang.parse("sin(x)"), [torch.ones(3, dtype=torch.float32)], 2)
     assert all(d.dtype == torch.float32 for d in out)
     np.testing.assert_allclose(out[2].numpy(), -np.sin(np.ones(3)), rtol=1e-6)
 
@@ -302,7 +307,7 @@ def test_float32_follows_x():
 
 
 def test_work_grows_quadratically_with_the_order_not_exponentially():
-    parsed = expr.parse("log(x**2)*sin(x) + 1/x")
+    parsed = lang.parse("log(x**2)*sin(x) + 1/x")
     costs = [taylor.work(parsed, k) for k in (5, 10, 20)]
     assert costs[0] < costs[1] < costs[2]
     assert costs[2] / costs[1] < 5  # quadratic: (21/11)^2 = 3.6; reverse mode: about 4^10
@@ -310,7 +315,7 @@ def test_work_grows_quadratically_with_the_order_not_exponentially():
 
 
 def test_bytes_per_point_scale_with_order_and_dtype():
-    parsed = expr.parse("log(x**2)*sin(x) + 1/x")
+    parsed = lang.parse("log(x**2)*sin(x) + 1/x")
     small = taylor.bytes_per_point(parsed, 4, torch.float64)
     assert taylor.bytes_per_point(parsed, 9, torch.float64) == 2 * small
     assert taylor.bytes_per_point(parsed, 4, torch.float32) * 2 == small
@@ -327,12 +332,12 @@ def off_at_order_three(t, u):
 
 def test_check_names_the_order_a_wrong_rule_breaks(monkeypatch):
     monkeypatch.setitem(
-        expr.OPS, "sin", dataclasses.replace(expr.OPS["sin"], taylor=off_at_order_three)
+        lang.OPS, "sin", dataclasses.replace(lang.OPS["sin"], taylor=off_at_order_three)
     )
     text, order = "x*sin(x)", 4
     table = columns(text, (-2, 2), order, "taylor", n=9)
     rows = verify.check(
-        expr.parse(text), [c.astype(np.float64) for c in table], order, 1e-10, 0, timeout=None
+        lang.parse(text), [c.astype(np.float64) for c in table], order, 1e-10, 0, timeout=None
     )
     failed = {row.order for row in rows if not row.passed}
     # (x sin x)''' = 3 sin'' + x sin''': the wrong w_3 shows at orders 3 and, through x, 4.
@@ -343,7 +348,7 @@ def test_check_names_the_order_a_wrong_rule_breaks(monkeypatch):
 def test_check_passes_on_the_real_rules():
     text, order = "x*sin(x)", 4
     table = columns(text, (-2, 2), order, "taylor", n=9)
-    rows = verify.check(expr.parse(text), table, order, 1e-10, 1e-12, timeout=None)
+    rows = verify.check(lang.parse(text), table, order, 1e-10, 1e-12, timeout=None)
     assert all(row.passed for row in rows)
 
 
@@ -358,10 +363,10 @@ def test_engines_agree_or_taylor_is_the_one_that_matches_sympy(text, bounds, ord
     symbolic reference, or reverse mode does not match it either (a point where the function
     is discontinuous, such as 0**x at 0, where no engine has a right answer)."""
     start, width, num = bounds
-    parsed = expr.parse(text)
-    g = grid.from_num(start, start + width, min(num, 8), grid.DEFAULT_MAX_POINTS)
-    ours = core.table(parsed, g, order, "cpu", torch.float64, method="taylor")
-    other = core.table(parsed, g, order, "cpu", torch.float64)
+    parsed = lang.parse(text)
+    g = domains.from_num(start, start + width, min(num, 8), DEFAULT_MAX_POINTS)
+    ours = table(parsed, g, order, "cpu", torch.float64, method="taylor")
+    other = table(parsed, g, order, "cpu", torch.float64)
     xs = ours[0].numpy()
     # Where f itself is NaN in both engines, f is undefined in float64 and derivatives there
     # mean nothing (pow(x, sinc(2)) at x = -1: the exponent is 3.9e-17 in float64, not 0).

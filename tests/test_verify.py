@@ -9,105 +9,41 @@ import time
 import numpy as np
 import pytest
 import torch
+from corpus import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import expressions, noise, ranges
+from support import check_grid, invoke, table
 
-from autodiffcli import core, expr, grid, run, verify
+from autodiffcli import domain as domains
+from autodiffcli import job, lang, verify
 from autodiffcli.errors import OptionError
-from tests.conftest import invoke
-from tests.strategies import expressions, noise, ranges
+from autodiffcli.lang import stable
+from autodiffcli.limits import DEFAULT_MAX_POINTS
+from autodiffcli.plotting import figure as figures
+from autodiffcli.verify import references
+from autodiffcli.verify.check import MAX_CHECK_POINTS, worst_failure
 
 RTOL = 1e-10
 ATOL = 1e-12
 
-# (expression, domain inside which every function in it is defined and smooth)
-CORPUS = [
-    ("sin(x)", (-3, 3)),
-    ("cos(x)", (-3, 3)),
-    ("tan(x)", (-1.2, 1.2)),
-    ("asin(x)", (-0.9, 0.9)),
-    ("acos(x)", (-0.9, 0.9)),
-    ("atan(x)", (-3, 3)),
-    ("sinh(x)", (-3, 3)),
-    ("cosh(x)", (-3, 3)),
-    ("tanh(x)", (-3, 3)),
-    ("asinh(x)", (-3, 3)),
-    ("acosh(x)", (1.1, 4)),
-    ("atanh(x)", (-0.9, 0.9)),
-    ("exp(x)", (-3, 3)),
-    ("expm1(x)", (-3, 3)),
-    ("log(x)", (0.1, 5)),
-    ("log1p(x)", (-0.5, 5)),
-    ("log2(x)", (0.1, 5)),
-    ("log10(x)", (0.1, 5)),
-    ("sqrt(x)", (0.1, 5)),
-    ("cbrt(x)", (0.2, 5)),
-    ("cbrt(x)", (-5, -0.2)),
-    ("abs(x)", (0.1, 3)),
-    ("abs(x)", (-3, -0.1)),
-    ("erf(x)", (-2, 2)),
-    ("erfc(x)", (-2, 2)),
-    ("sigmoid(x)", (-5, 5)),
-    ("softplus(x)", (-5, 30)),
-    ("relu(x)", (0.1, 3)),
-    ("relu(x)", (-3, -0.1)),
-    ("sinc(x)", (0.1, 3)),
-    ("pow(x, 3)", (-2, 2)),
-    ("pow(2, x)", (-2, 2)),
-    ("x^x", (0.2, 3)),
-    ("x**-2", (0.5, 3)),
-    ("x**0.5", (0.1, 4)),
-    ("x**2.5", (0.1, 4)),
-    ("1/x", (0.2, 3)),
-    ("-x", (-2, 2)),
-    ("+x", (-2, 2)),
-    ("3", (-2, 2)),
-    ("pi*x", (-2, 2)),
-    ("e^x", (-2, 2)),
-    ("x*e", (-2, 2)),
-    ("2*pi", (-2, 2)),
-    ("x**2", (-2, 2)),
-    ("x**3 - 1/x", (0.5, 3)),
-    ("x*sin(x)", (-5, 5)),
-    ("exp(-x^2/2)*sin(3*x)", (-3, 3)),
-    ("log(x**2)*sin(x) + 1/x", (0.5, 3)),
-    ("sin(cos(tan(x)))", (-1, 1)),
-    ("sqrt(1 + x^2)", (-3, 3)),
-    ("log(cosh(x))", (-3, 3)),
-    ("atan(x)/(1 + x^2)", (-3, 3)),
-    ("tanh(sinh(x))", (-2, 2)),
-    ("exp(sin(x))*cos(x)", (-3, 3)),
-    ("sigmoid(2*x)*softplus(-x)", (-4, 4)),
-    ("erf(x)*exp(x)", (-2, 2)),
-    ("log1p(exp(x))", (-5, 5)),
-    ("asinh(x)*acos(x/4)", (-3, 3)),
-    ("pow(x, x)*log(x)", (0.3, 2)),
-    ("cbrt(x^2 + 1)", (-3, 3)),
-    ("(x - 1)*(x + 2)/(x^2 + 3)", (-3, 3)),
-    ("expm1(x)/x", (0.2, 2)),
-    ("log10(x)*log2(x)", (0.5, 4)),
-    ("sqrt(x)*sinc(x)", (0.2, 2)),
-]
-
 
 def autograd_columns(text: str, domain, order: int, n: int = 41, dtype=torch.float64):
-    g = grid.from_num(domain[0], domain[1], n, grid.DEFAULT_MAX_POINTS)
-    return [
-        c.numpy().astype(np.float64) for c in core.table(expr.parse(text), g, order, "cpu", dtype)
-    ]
+    g = domains.from_num(domain[0], domain[1], n, DEFAULT_MAX_POINTS)
+    return [c.numpy().astype(np.float64) for c in table(lang.parse(text), g, order, "cpu", dtype)]
 
 
 def test_corpus_is_large_and_covers_every_function():
     assert len(CORPUS) >= 60
-    used = {node.op for text, _ in CORPUS for node in expr.parse(text).nodes}
-    assert set(expr.FUNCTIONS) <= used
+    used = {node.op for text, _ in CORPUS for node in lang.parse(text).nodes}
+    assert set(lang.FUNCTIONS) <= used
 
 
 @pytest.mark.parametrize(("text", "domain"), CORPUS, ids=[f"{t} on {d}" for t, d in CORPUS])
 def test_autograd_agrees_with_the_symbolic_reference(text, domain):
     order = 3
     columns = autograd_columns(text, domain, order)
-    symbolic = verify.symbolic_columns(expr.parse(text), columns[0], order)
+    symbolic = verify.symbolic_columns(lang.parse(text), columns[0], order)
     for k in range(order + 1):
         np.testing.assert_allclose(
             columns[k + 1], symbolic[k], rtol=RTOL, atol=ATOL, err_msg=f"order {k}"
@@ -115,12 +51,12 @@ def test_autograd_agrees_with_the_symbolic_reference(text, domain):
 
 
 def test_numerical_reference_agrees_with_symbolic():
-    parsed = expr.parse("exp(-x^2/2)*sin(3*x)")
+    parsed = lang.parse("exp(-x^2/2)*sin(3*x)")
     xs = np.linspace(-2, 2, 9)
-    f = verify.mp_function(verify.sympy_expression(parsed))
+    f = references.mp_function(references.sympy_expression(parsed), references.symbols(parsed))
     exact = verify.symbolic_columns(parsed, xs, 2)
     for k in (1, 2):
-        np.testing.assert_allclose(verify.numerical_derivative(f, xs, k), exact[k], rtol=1e-14)
+        np.testing.assert_allclose(references.numerical_derivative(f, xs, k), exact[k], rtol=1e-14)
 
 
 def test_check_passes_and_reports_each_order():
@@ -150,17 +86,15 @@ def test_check_skips_points_where_the_reference_is_undefined():
 
 def test_check_samples_a_bounded_set_including_both_ends():
     indices = verify.sample_indices(10_000_000)
-    assert len(indices) <= verify.MAX_CHECK_POINTS
+    assert len(indices) <= MAX_CHECK_POINTS
     assert indices[0] == 0 and indices[-1] == 9_999_999
 
 
 def test_plot_reference_adds_dashed_symbolic_lines_and_an_error_panel(tmp_path):
-    from autodiffcli import plotting
-
-    parsed = expr.parse("x*sin(x)")
+    parsed = lang.parse("x*sin(x)")
     columns = autograd_columns("x*sin(x)", (-3, 3), 2)
     symbolic = verify.symbolic_columns(parsed, columns[0], 2)
-    figure = plotting.plot_figure(columns, "x*sin(x)", reference=symbolic)
+    figure = figures.plot_figure(columns, "x*sin(x)", reference=symbolic)
     assert len(figure.axes) == 2
     labels = figure.axes[0].get_legend_handles_labels()[1]  # inside the axes or below them
     assert "$f'(x)$ symbolic" in labels and "$f''(x)$ symbolic" in labels
@@ -204,9 +138,9 @@ def test_cli_never_shows_a_traceback(text, bounds, order):
 @given(text=expressions, bounds=ranges)
 def test_autograd_agrees_with_symbolic_where_well_conditioned(text, bounds):
     start, width, num = bounds
-    parsed = expr.parse(text)
-    g = grid.from_num(start, start + width, min(num, 8), grid.DEFAULT_MAX_POINTS)
-    columns = [c.numpy() for c in core.table(parsed, g, 2, "cpu", torch.float64)]
+    parsed = lang.parse(text)
+    g = domains.from_num(start, start + width, min(num, 8), DEFAULT_MAX_POINTS)
+    columns = [c.numpy() for c in table(parsed, g, 2, "cpu", torch.float64)]
     try:
         symbolic = verify.symbolic_columns(parsed, columns[0], 2)
     except (RecursionError, OverflowError):
@@ -258,9 +192,9 @@ SLOW = "exp(exp(exp(exp(exp(exp(x))))))"  # symbolic derivatives explode in size
 
 def check_rows(text: str, xs, order: int, timeout=None):
     """verify.check on autograd's columns at xs, with the float64 default tolerances."""
-    parsed = expr.parse(text)
-    g = grid.from_values(np.asarray(xs, dtype=np.float64), len(xs))
-    columns = [c.numpy() for c in core.table(parsed, g, order, "cpu", torch.float64)]
+    parsed = lang.parse(text)
+    g = domains.from_values(np.asarray(xs, dtype=np.float64), len(xs))
+    columns = [c.numpy() for c in table(parsed, g, order, "cpu", torch.float64)]
     return verify.check(parsed, columns, order, RTOL, ATOL, timeout=timeout)
 
 
@@ -273,29 +207,31 @@ def reasons(rows, reference: str) -> dict[str, int]:
     return counts
 
 
-def wrong_first_derivative(t, a):
+def wrong_first_derivative(a):
     """sin with f' off by 1e-6 and f, f'', ... right: an error injected only into f'."""
-    return t.sin(a) + 1e-6 * (a - a.detach())
+    return torch.sin(a) + 1e-6 * (a - a.detach())
 
 
 def test_check_names_order_1_when_only_the_first_derivative_rule_is_wrong(monkeypatch):
-    wrong = dataclasses.replace(expr.OPS["sin"], torch=wrong_first_derivative)
-    monkeypatch.setitem(expr.OPS, "sin", wrong)
+    # The torch formulation of sin, swapped for a careful form that lives in lang.stable.
+    monkeypatch.setattr(stable, "wrong_first_derivative", wrong_first_derivative, raising=False)
+    wrong = dataclasses.replace(lang.OPS["sin"], kind="careful", target="wrong_first_derivative")
+    monkeypatch.setitem(lang.OPS, "sin", wrong)
     rows = check_rows("sin(x)", np.linspace(-2, 2, 9), 3)
     assert [row.order for row in rows if not row.passed] == [1, 1]
-    assert verify.worst_failure(rows).order == 1
+    assert worst_failure(rows).order == 1
     assert verify.failure_message(rows).startswith("{opt.check} failed: order 1 differs")
 
 
 def test_failure_message_names_the_point_furthest_beyond_its_tolerance_exactly():
-    parsed = expr.parse("x*sin(x)")
+    parsed = lang.parse("x*sin(x)")
     xs = np.linspace(-3, 3, 11)
     columns = autograd_columns("x*sin(x)", (-3, 3), 2, n=11)
     columns[3] = columns[3].copy()
     columns[3][2] *= 1 + 1e-8
     columns[3][7] *= 1 + 1e-6  # the worst
     rows = verify.check(parsed, columns, 2, RTOL, ATOL, timeout=None)
-    worst = verify.worst_failure(rows)
+    worst = worst_failure(rows)
     assert (worst.order, worst.worst_x) == (2, xs[7])
     message = verify.failure_message(rows)
     assert f"at x = {float(xs[7])!r}: autograd {float(columns[3][7])!r}" in message
@@ -330,7 +266,7 @@ def test_numerical_reference_steps_relative_to_x_at_huge_and_tiny_magnitudes():
 
 
 def test_a_pole_is_skipped_by_both_references():
-    xs = grid.from_range(-1, 1.05, 0.1, 100).take(np.arange(21))
+    xs = domains.from_range(-1, 1.05, 0.1, 100).take(np.arange(21))
     rows = check_rows("1/x", xs, 1)
     assert all(row.passed for row in rows)
     assert reasons(rows, "symbolic")["not real or not finite"] == 2  # f and f' at 0
@@ -347,20 +283,20 @@ def test_a_pole_is_skipped_by_both_references():
     ],
 )
 def test_symbolic_reference_raises_precision_until_two_evaluations_agree(text, x, true):
-    value = verify.symbolic_columns(expr.parse(text), np.array([x]), 0, timeout=None)[0][0]
+    value = verify.symbolic_columns(lang.parse(text), np.array([x]), 0, timeout=None)[0][0]
     assert value == pytest.approx(true, rel=1e-15)
 
 
 def test_symbolic_reference_does_not_take_agreeing_zeros_for_a_value():
     # softplus''(400) = e^-400/(1 + e^-400)^2: its terms cancel to 0 below 175 digits.
-    value = verify.symbolic_columns(expr.parse("softplus(x)"), np.array([400.0]), 2)[2][0]
+    value = verify.symbolic_columns(lang.parse("softplus(x)"), np.array([400.0]), 2)[2][0]
     assert value == pytest.approx(math.exp(-400.0), rel=1e-15)
 
 
 def test_check_fails_where_the_formula_cancels_in_float64():
     # f = 0 in float64 at 1e-25 (cos rounds to 1); the reference knows it is 0.5.
     rows = check_rows("(1 - cos(x))/x^2", [1e-25, 1.0], 0)
-    assert verify.worst_failure(rows).worst_x == 1e-25
+    assert worst_failure(rows).worst_x == 1e-25
     assert "reference 0.5" in verify.failure_message(rows)
 
 
@@ -373,7 +309,7 @@ def test_constant_powers_are_folded_to_floats_never_to_big_integers(text):
 
 
 def test_a_reference_past_its_budget_is_skipped_as_too_expensive():
-    parsed = expr.parse(SLOW)
+    parsed = lang.parse(SLOW)
     xs = np.array([-1.0, 0.0, 1.0])
     columns = [xs] + [np.zeros(3)] * 7  # values do not matter: nothing gets compared
     started = time.monotonic()
@@ -389,7 +325,7 @@ def test_a_reference_past_its_budget_is_skipped_as_too_expensive():
 
 def test_plot_reference_columns_are_bounded_too():
     started = time.monotonic()
-    columns = verify.symbolic_columns(expr.parse(SLOW), np.linspace(-1, 1, 50), 6, TIMEOUT)
+    columns = verify.symbolic_columns(lang.parse(SLOW), np.linspace(-1, 1, 50), 6, TIMEOUT)
     assert time.monotonic() - started < 7 * TIMEOUT + 5
     assert len(columns) == 7 and np.isnan(columns[6]).all()
 
@@ -398,7 +334,7 @@ def test_a_failing_reference_process_is_reported_not_raised(monkeypatch):
     def explode(*args):
         raise RecursionError("too deep")
 
-    monkeypatch.setattr(verify, "_symbolic_iter", explode)
+    monkeypatch.setattr(references, "_symbolic_iter", explode)
     rows = check_rows("sin(x)", [0.5], 1, timeout=5)
     assert reasons(rows, "symbolic") == {"reference failed": 2}  # f and f'
     assert all(row.passed for row in rows)
@@ -407,13 +343,13 @@ def test_a_failing_reference_process_is_reported_not_raised(monkeypatch):
 @pytest.mark.parametrize(("rtol", "atol"), [(-1.0, None), (None, -1e-3), (math.nan, None)])
 def test_tolerances_refuse_negative_or_nan_values_naming_the_option(rtol, atol):
     with pytest.raises(OptionError) as caught:
-        run.check_tolerances("float64", rtol, atol)
+        job.check_tolerances("float64", rtol, atol)
     assert caught.value.parameter == ("rtol" if rtol is not None else "atol")
 
 
 def test_check_grid_passes_the_method_through_to_the_table():
-    g = grid.from_num(-1, 1, 5, 100)
-    rows = verify.check_grid(
-        expr.parse("x*sin(x)"), g, 2, "cpu", torch.float64, RTOL, ATOL, method="reverse"
+    g = domains.from_num(-1, 1, 5, 100)
+    rows = check_grid(
+        lang.parse("x*sin(x)"), g, 2, "cpu", torch.float64, RTOL, ATOL, method="reverse"
     )
     assert all(row.passed for row in rows) and len(rows) == 5

@@ -7,11 +7,16 @@ import re
 import mpmath
 import numpy as np
 import pytest
+import support
 import sympy as sp
 import torch
+from support import table
 
-from autodiffcli import core, expr, grid
+from autodiffcli import lang
+from autodiffcli.domain import from_num, from_range
+from autodiffcli.engines import compute, environment, reverse
 from autodiffcli.errors import DeviceError
+from autodiffcli.limits import DEFAULT_MAX_POINTS
 
 RTOL = 1e-10  # float64, well-conditioned points
 ATOL = 1e-12
@@ -65,8 +70,8 @@ def reference(function, order: int, xs: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize(("text", "function", "domain"), CASES, ids=[c[0] for c in CASES])
 def test_derivative_matches_sympy(text, function, domain, order):
-    g = grid.from_num(domain[0], domain[1], 13, grid.DEFAULT_MAX_POINTS)
-    columns = core.table(expr.parse(text), g, order, torch.device("cpu"), torch.float64)
+    g = from_num(domain[0], domain[1], 13, DEFAULT_MAX_POINTS)
+    columns = table(lang.parse(text), g, order, torch.device("cpu"), torch.float64)
     xs = columns[0].numpy()
     for k in range(order + 1):
         expected = reference(function, k, xs)
@@ -74,78 +79,80 @@ def test_derivative_matches_sympy(text, function, domain, order):
 
 
 def test_constant_expression_has_zero_derivatives():
-    g = grid.from_num(-1, 1, 5, grid.DEFAULT_MAX_POINTS)
-    columns = core.table(expr.parse("3"), g, 2, "cpu", torch.float64)
+    g = from_num(-1, 1, 5, DEFAULT_MAX_POINTS)
+    columns = table(lang.parse("3"), g, 2, "cpu", torch.float64)
     assert columns[1].tolist() == [3.0] * 5
     assert columns[2].tolist() == [0.0] * 5 and columns[3].tolist() == [0.0] * 5
 
 
 def test_derivative_that_becomes_constant_gives_zeros():
-    g = grid.from_num(-1, 1, 5, grid.DEFAULT_MAX_POINTS)
-    columns = core.table(expr.parse("x**2"), g, 4, "cpu", torch.float64)
+    g = from_num(-1, 1, 5, DEFAULT_MAX_POINTS)
+    columns = table(lang.parse("x**2"), g, 4, "cpu", torch.float64)
     assert columns[3].tolist() == [2.0] * 5
     assert columns[4].tolist() == [0.0] * 5 and columns[5].tolist() == [0.0] * 5
 
 
 def test_chunks_give_the_same_table_as_one_pass():
-    parsed = expr.parse("tanh(x)")
-    g = grid.from_range(-3, 3, 0.01, grid.DEFAULT_MAX_POINTS)
-    small = list(core.table_chunks(parsed, g, 2, "cpu", torch.float64, chunk_points=64))
+    parsed = lang.parse("tanh(x)")
+    g = from_range(-3, 3, 0.01, DEFAULT_MAX_POINTS)
+    target = environment.Target(torch.device("cpu"), torch.float64)
+    small = list(compute.chunks(support.problem(parsed, g, 2), target, chunk_points=64))
     assert len(small) == 10
-    whole = core.table(parsed, g, 2, "cpu", torch.float64)
+    whole = table(parsed, g, 2, "cpu", torch.float64)
     for i in range(4):
         torch.testing.assert_close(torch.cat([c[i] for c in small]), whole[i], rtol=0, atol=0)
 
 
 def test_float32_table_is_float32():
-    g = grid.from_num(0, 1, 4, grid.DEFAULT_MAX_POINTS)
-    columns = core.table(expr.parse("sin(x)"), g, 1, "cpu", torch.float32)
+    g = from_num(0, 1, 4, DEFAULT_MAX_POINTS)
+    columns = table(lang.parse("sin(x)"), g, 1, "cpu", torch.float32)
     assert all(column.dtype == torch.float32 for column in columns)
 
 
 def test_column_names():
-    assert core.column_names(0) == ["x", "f"]
-    assert core.column_names(3) == ["x", "f", "df", "d2f", "d3f"]
+    assert compute.column_names(support.problem("x", [1.0], 0)) == ["x", "f"]
+    names = ["x", "f", "df", "d2f", "d3f"]
+    assert compute.column_names(support.problem("x", [1.0], 3)) == names
 
 
 def test_cuda_request_without_cuda_names_the_build():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(DeviceError, match=re.escape(f"torch {torch.__version__}")):
-        core.resolve_device("cuda")
+        environment.resolve_device("cuda")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_table_equals_cpu_table():
-    parsed = expr.parse("exp(-x^2/2) * sin(3*x)")
-    g = grid.from_num(-3, 3, 100_001, grid.DEFAULT_MAX_POINTS)
-    on_cpu = core.table(parsed, g, 3, torch.device("cpu"), torch.float64)
-    on_gpu = core.table(parsed, g, 3, core.resolve_device("cuda"), torch.float64)
+    parsed = lang.parse("exp(-x^2/2) * sin(3*x)")
+    g = from_num(-3, 3, 100_001, DEFAULT_MAX_POINTS)
+    on_cpu = table(parsed, g, 3, torch.device("cpu"), torch.float64)
+    on_gpu = table(parsed, g, 3, environment.resolve_device("cuda"), torch.float64)
     for a, b in zip(on_cpu, on_gpu, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_lazy_zero_derivatives_become_ordinary_zeros():
     # Autograd returns a ZeroTensor for the second derivative of abs; it must still be data.
-    g = grid.from_num(-1, 1, 3, grid.DEFAULT_MAX_POINTS)
-    columns = core.table(expr.parse("abs(x)"), g, 3, "cpu", torch.float64)
+    g = from_num(-1, 1, 3, DEFAULT_MAX_POINTS)
+    columns = table(lang.parse("abs(x)"), g, 3, "cpu", torch.float64)
     assert columns[3].numpy().tolist() == [0.0, 0.0, 0.0]
 
 
 def test_chunks_shrink_as_graphs_grow():
-    small = core.chunk_points_for(2)
-    large = core.chunk_points_for(400_000)
-    assert small == core.CHUNK_POINTS
-    assert core.MIN_CHUNK_POINTS <= large < 100
+    small = reverse.chunk_points_for(2)
+    large = reverse.chunk_points_for(400_000)
+    assert small == reverse.CHUNK_POINTS
+    assert reverse.MIN_CHUNK_POINTS <= large < 100
 
 
 def test_high_orders_of_long_expressions_get_smaller_chunks():
-    parsed = expr.parse("x^x^x")
+    parsed = lang.parse("x^x^x")
 
     def f(x):
-        return expr.evaluate(parsed, x)
+        return lang.evaluate(parsed, [x])
 
-    first = core.graph_nodes(f, 1, torch.float64, "cpu")
-    sixth = core.graph_nodes(f, 6, torch.float64, "cpu")  # pow is now exp(b log a): 3x/order
+    first = reverse.graph_nodes(f, 1, torch.float64, "cpu")
+    sixth = reverse.graph_nodes(f, 6, torch.float64, "cpu")  # pow is now exp(b log a): 3x/order
     assert sixth > 100 * first
-    assert core.chunk_points_for(sixth) < core.chunk_points_for(first) == core.CHUNK_POINTS
+    assert reverse.chunk_points_for(sixth) < reverse.chunk_points_for(first) == reverse.CHUNK_POINTS
