@@ -78,18 +78,18 @@ def python_source(expression: Expression) -> str:
     """The expression as Python source, built from the tape (not the text), by the formulation
     the engines run: torch functions, and the careful forms of :func:`careful_definitions`.
 
-    As in :func:`evaluate`, a constant is a tensor wherever no variable is beside it, so that
-    ``1/0`` is inf, not ZeroDivisionError, and ``sin(2)`` has a tensor to work on.
+    As in :func:`evaluate`, every constant is a 0-d tensor: autograd records ``2 / x`` with a
+    Python number as another operation than with a tensor (its derivatives differ in the last
+    bit), ``1/0`` is inf rather than ZeroDivisionError, and ``sin(2)`` gets a tensor.
     """
-    depends, nodes = expression.depends, expression.nodes
+    nodes = expression.nodes
     dtype = f"{expression.variables[0]}.dtype"
 
     def apply(node, op, args):
-        if op.kind != "operator" or not any(depends[i] for i in node.args):
-            args = [
-                f"torch.tensor({code}, dtype={dtype})" if nodes[i].op == "const" else code
-                for code, i in zip(args, node.args, strict=True)
-            ]
+        args = [
+            f"torch.tensor({code}, dtype={dtype})" if nodes[i].op == "const" else code
+            for code, i in zip(args, node.args, strict=True)
+        ]
         return op.source(*args)
 
     return fold(expression, expression.variables, _constant_source, apply)[-1]

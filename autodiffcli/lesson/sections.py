@@ -469,7 +469,8 @@ def snippet(expression: Expression, x: torch.Tensor, order: int) -> str:
         "        )\n"
         f"    else:  # d no longer depends on {v}: its derivative is 0\n"
         f"        d = torch.zeros_like({v})\n"
-        '    print(f"order {k}:", d.tolist())\n'
+        "    # + zeros: autograd's lazy zeros (abs'' is one) become a tensor that can be listed\n"
+        f'    print(f"order {{k}}:", (d + torch.zeros_like({v})).tolist())\n'
     )
 
 
