@@ -136,7 +136,3 @@ def test_an_undeclared_name_is_refused_with_the_declared_variables():
 def test_a_variable_cannot_take_a_function_name():
     with pytest.raises(ValueError, match="cannot be a variable name"):
         lang.parse("sin*2", ("sin",))
-
-
-def test_math_constants_stay_exact_in_the_table():
-    assert lang.CONSTANTS == {"pi": math.pi, "e": math.e}
