@@ -7,7 +7,7 @@ Needs the benchmark-only dependencies: pip install -r bench/requirements.txt
    whole process (start-up included): `autodiff derive --method taylor` against a JAX script
    (`jax.experimental.jet`, float64, jit) writing the same points and columns with the same polars
    CSV writer. Best of --repeats; the two files are compared number by number.
-2. Orders 1..10 at 10,000 points for both engines, in-process (core.table with method=...).
+2. Orders 1..10 at 10,000 points for both engines, in-process (engines.compute.table).
 3. Peak RSS of `autodiff derive --method taylor` at order 20 for 1e6 points.
 """
 
@@ -53,17 +53,16 @@ pl.DataFrame(dict(zip(names, [x, *columns]))).write_csv(path)
 
 LIBRARY_SCRIPT = """
 import sys
-from autodiffcli import core, expr, grid, writers
+from autodiffcli import job, writers
+from autodiffcli.engines import compute, environment
 n, order, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 start, stop = float(sys.argv[4]), float(sys.argv[5])
-parsed = expr.parse(sys.argv[6])
-g = grid.from_num(start, stop, n, n)
-names = core.column_names(order)
-cpu = core.resolve_device("cpu")
+problem = job.prepare(sys.argv[6], start=start, stop=stop, num=n, max_points=n, order=order,
+                      method="taylor")
+names = compute.column_names(problem)
 with open(path, "wb") as sink:
     writer = writers.TableWriter(sink, "csv", names, True, path)
-    for columns in core.table_chunks(parsed, g, order, cpu, core.DTYPES["float64"],
-                                     method="taylor"):
+    for columns in compute.chunks(problem, environment.target("cpu", "float64")):
         writer.write(columns)
     writer.close()
 """
@@ -150,22 +149,35 @@ def per_order(points: int, top: int, limit: float) -> None:
     """In-process time per order for both engines; reverse stops once an order passes limit."""
     import torch
 
-    from autodiffcli import core, expr, grid, taylor
+    from autodiffcli import job
+    from autodiffcli.engines import compute, environment, taylor
 
     torch.set_num_threads(1)
-    parsed = expr.parse(EXPRESSION)
-    g = grid.from_num(START, STOP, points, points)
+    target = environment.target("cpu", "float64")
+
+    def problem(order: int, method: str):
+        return job.prepare(
+            EXPRESSION,
+            start=START,
+            stop=STOP,
+            num=points,
+            max_points=points,
+            order=order,
+            method=method,
+        )
+
     print(f"\nper order, {points:,} points, in-process, one torch thread (best of 3 under 2 s):")
     print(f"{'order':>5} {'reverse':>10} {'taylor':>10} {'taylor work/point':>18}")
     reverse_on = True
     for order in range(1, top + 1):
         reverse = "-"
         if reverse_on:
-            seconds = timed(core.table, parsed, g, order, "cpu", torch.float64)
+            seconds = timed(compute.table, problem(order, "reverse"), target)
             reverse = f"{seconds:9.3f}s" if isinstance(seconds, float) else seconds
             reverse_on = isinstance(seconds, float) and seconds < limit
-        ours = timed(core.table, parsed, g, order, "cpu", torch.float64, method="taylor")
-        work = taylor.work(parsed, order)
+        taylor_problem = problem(order, "taylor")
+        ours = timed(compute.table, taylor_problem, target)
+        work = taylor.work(taylor_problem.expression, order)
         print(f"{order:>5} {reverse:>10} {ours:9.3f}s {work:>18,}", flush=True)
 
 
