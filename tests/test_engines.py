@@ -132,6 +132,28 @@ def test_cuda_table_equals_cpu_table():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_taylor_table_equals_cpu_taylor_table():
+    parsed = lang.parse("log(x^2)*sin(x) + 1/x")
+    g = from_num(0.5, 3, 10_001, DEFAULT_MAX_POINTS)
+    on_cpu = table(parsed, g, 8, torch.device("cpu"), torch.float64, method="taylor")
+    cuda = environment.resolve_device("cuda")
+    on_gpu = table(parsed, g, 8, cuda, torch.float64, method="taylor")
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10 * float(a.abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_points_of_a_two_axis_domain_equal_the_cpu_ones():
+    from autodiffcli.domain import Domain
+
+    points = Domain(("x", "y"), (from_num(-1, 1, 7, 100), from_range(0, 1, 0.25, 100)))
+    on_cpu = points.points(3, 25, torch.float64, "cpu")
+    on_gpu = points.points(3, 25, torch.float64, environment.resolve_device("cuda"))
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        assert torch.equal(a, b.cpu())
+
+
 def test_lazy_zero_derivatives_become_ordinary_zeros():
     # Autograd returns a ZeroTensor for the second derivative of abs; it must still be data.
     g = from_num(-1, 1, 3, DEFAULT_MAX_POINTS)
