@@ -1,4 +1,4 @@
-"""The job layer's use cases, shared by the CLI and the Python API: each runs a checked
+"""The problem layer's use cases, shared by the CLI and the Python API: each runs a checked
 :class:`~autodiffcli.problem.Problem` (from :func:`autodiffcli.job.prepare`) through the engines
 and the services, and returns data; none prints.
 """
@@ -56,12 +56,12 @@ def iter_table(problem: Problem) -> Iterator[dict]:
         yield {name: c.cpu().numpy() for name, c in zip(names, columns, strict=True)}
 
 
-def table(job: Problem) -> dict:
+def table(problem: Problem) -> dict:
     """The whole table in memory, as numpy columns keyed x, f, df, d2f, ..."""
     import numpy as np
 
-    parts = list(iter_table(job))
-    return {name: np.concatenate([part[name] for part in parts]) for name in column_names(job)}
+    parts = list(iter_table(problem))
+    return {name: np.concatenate([part[name] for part in parts]) for name in column_names(problem)}
 
 
 def at_points(problem: Problem, points: Sequence[float], **changes) -> Problem:
@@ -72,26 +72,26 @@ def at_points(problem: Problem, points: Sequence[float], **changes) -> Problem:
     )
 
 
-def tangents(job: Problem, points: Sequence[float]) -> list[tuple[float, float, float]]:
+def tangents(problem: Problem, points: Sequence[float]) -> list[tuple[float, float, float]]:
     """(x0, f(x0), f'(x0)) at each point, by autograd's reverse mode as at order 1."""
     if not points:
         return []
-    columns = table(at_points(job, points, order=1, method="reverse"))
-    return list(zip(*(columns[name].tolist() for name in column_names(job)[:3]), strict=True))
+    columns = table(at_points(problem, points, order=1, method="reverse"))
+    return list(zip(*(columns[name].tolist() for name in column_names(problem)[:3]), strict=True))
 
 
-def taylor_series(job: Problem, points: Sequence[float]) -> dict:
-    """The Taylor series of f around each point, up to the job's order, in one pass of its
+def taylor_series(problem: Problem, points: Sequence[float]) -> dict:
+    """The Taylor series of f around each point, up to the problem's order, in one pass of its
     engine: columns x0, k, f^(k)(x0)/k! and f^(k)(x0), one row per (x0, k)."""
     import numpy as np
 
-    sub = at_points(job, points)
+    sub = at_points(problem, points)
     columns = table(sub)
     derivatives = np.stack([columns[name] for name in column_names(sub)[1:]], axis=1)
-    factorials = np.array([math.factorial(k) for k in range(job.order + 1)], dtype=np.float64)
+    factorials = np.array([math.factorial(k) for k in range(problem.order + 1)], dtype=np.float64)
     return {
-        "x0": np.repeat(np.asarray(points, dtype=np.float64), job.order + 1),
-        "k": np.tile(np.arange(job.order + 1, dtype=np.int64), len(points)),
+        "x0": np.repeat(np.asarray(points, dtype=np.float64), problem.order + 1),
+        "k": np.tile(np.arange(problem.order + 1, dtype=np.int64), len(points)),
         "coefficient": (derivatives / factorials).ravel(),
         "derivative": derivatives.ravel(),
     }
@@ -105,22 +105,22 @@ class CheckOutcome:
     failure: str | None
 
 
-def check(job: Problem, rtol: float, atol: float, timeout: float | None = None) -> CheckOutcome:
-    """Compare a bounded sample of the job's table with the symbolic and numerical references."""
+def check(problem: Problem, rtol: float, atol: float, timeout: float | None = None) -> CheckOutcome:
+    """Compare a bounded sample of the table with the symbolic and numerical references."""
     from autodiffcli import verify
     from autodiffcli.engines import compute
 
-    sample = at_points(job, job.domain.take(verify.sample_indices(len(job.domain)))[0])
-    columns = [c.numpy().astype("float64") for c in compute.table(sample, target(job))]
+    sample = at_points(problem, problem.domain.take(verify.sample_indices(len(problem.domain)))[0])
+    columns = [c.numpy().astype("float64") for c in compute.table(sample, target(problem))]
     rows = verify.check(
-        job.expression,
+        problem.expression,
         columns,
-        job.order,
+        problem.order,
         rtol,
         atol,
         timeout=verify.DEFAULT_TIMEOUT if timeout is None else timeout,
     )
-    report = verify.render(rows, rtol, atol, method=job.method)
+    report = verify.render(rows, rtol, atol, method=problem.method)
     return CheckOutcome(report, verify.failure_message(rows))
 
 
@@ -134,7 +134,7 @@ class Written:
 
 
 def write_table(
-    job: Problem,
+    problem: Problem,
     sink: tuple,
     fmt: str,
     header: bool = True,
@@ -149,14 +149,14 @@ def write_table(
         return writers.TableWriter(sink[0], fmt, names, header, sink[1])
 
     if taylor_at:
-        series = taylor_series(job, taylor_at)
+        series = taylor_series(problem, taylor_at)
         names, columns = list(series), list(series.values())
         writer = writer_for(names)
         writer.write(columns)
         writer.close()
         return Written(names, [0] * len(names), len(columns[0]))
-    names = column_names(job)
-    return Written(names, stream_table(job, writer_for(names), advance), len(job.domain))
+    names = column_names(problem)
+    return Written(names, stream_table(problem, writer_for(names), advance), len(problem.domain))
 
 
 # ----- plot -----
@@ -215,34 +215,34 @@ def check_figure(request: FigureRequest) -> None:
     files.check_title(request.title)
 
 
-def draw(job: Problem, request: FigureRequest) -> DrawnFigure:
+def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
     """Compute the table and draw it: to a file, a window, or terminal text."""
     from autodiffcli import writers
     from autodiffcli.engines import compute
     from autodiffcli.plotting import figure, files, terminal
 
-    tensors = compute.table(job, target(job))
+    tensors = compute.table(problem, target(problem))
     counts = compute.count_nonfinite(tensors)
     columns = [column.numpy() for column in tensors]
-    names = column_names(job)
+    names = column_names(problem)
     if request.csv_path is not None:
         fmt = writers.choose_format(request.csv_path, None)
         writers.write_table(request.csv_path, fmt, names, columns)
     if request.terminal:
-        text = terminal.terminal_plot(columns, job.expression.text, request.title)
+        text = terminal.terminal_plot(columns, problem.expression.text, request.title)
         return DrawnFigure(text, names, counts)
     # With Taylor polynomials the picture is f and its series: derivative curves would crowd it.
     drawn = figure.plot_figure(
         columns[:2] if request.taylor_at else columns,
-        job.expression.text,
-        parsed=job.expression,
+        problem.expression.text,
+        parsed=problem.expression,
         title=request.title,
         width=request.width,
         height=request.height,
         dpi=request.dpi,
-        tangents=tuple(figure.Tangent(*row) for row in tangents(job, request.tangent_at or ())),
-        taylor=taylor_polynomials(job, request.taylor_at or ()),
-        reference=_symbolic_columns(job, columns[0]) if request.reference else None,
+        tangents=tuple(figure.Tangent(*row) for row in tangents(problem, request.tangent_at or ())),
+        taylor=taylor_polynomials(problem, request.taylor_at or ()),
+        reference=_symbolic_columns(problem, columns[0]) if request.reference else None,
         ylim=request.ylim,
         panels=request.panels,
         interactive=request.show,
@@ -254,23 +254,23 @@ def draw(job: Problem, request: FigureRequest) -> DrawnFigure:
     return DrawnFigure(None, names, counts)
 
 
-def taylor_polynomials(job: Problem, points: Sequence[float]) -> list:
-    """plot --taylor-at: the Taylor series of f at each point, up to the job's order."""
+def taylor_polynomials(problem: Problem, points: Sequence[float]) -> list:
+    """plot --taylor-at: the Taylor series of f at each point, up to the problem's order."""
     from autodiffcli.plotting import figure
 
     if not points:
         return []
-    rows = taylor_series(job, points)["derivative"].reshape(len(points), job.order + 1)
+    rows = taylor_series(problem, points)["derivative"].reshape(len(points), problem.order + 1)
     return [
         figure.TaylorSeries.from_derivatives(x0, row.tolist())
         for x0, row in zip(points, rows, strict=True)
     ]
 
 
-def _symbolic_columns(job: Problem, xs) -> list:
+def _symbolic_columns(problem: Problem, xs) -> list:
     from autodiffcli import verify
 
-    return verify.symbolic_columns(job.expression, xs, job.order)
+    return verify.symbolic_columns(problem.expression, xs, problem.order)
 
 
 # ----- explain -----
@@ -286,12 +286,12 @@ class LessonRequest:
     move_undefined: bool = True
 
 
-def check_lesson(job: Problem, request: LessonRequest) -> None:
+def check_lesson(problem: Problem, request: LessonRequest) -> None:
     """Points, trace point and output paths of a lesson, before torch loads."""
     from autodiffcli import writers
     from autodiffcli.lesson import picture
 
-    check_explain_points(job)
+    check_explain_points(problem)
     if request.trace_at is not None:
         check_finite_points("trace_at", request.trace_at)
     if request.dot is not None:
@@ -301,8 +301,8 @@ def check_lesson(job: Problem, request: LessonRequest) -> None:
         picture.check_picture_path(request.graph)
 
 
-def lesson(job: Problem, request: LessonRequest):
-    """The explain report for the job, with its trace, DOT file and graph picture.
+def lesson(problem: Problem, request: LessonRequest):
+    """The explain report for the problem, with its trace, DOT file and graph picture.
 
     On the default points (``move_undefined``), a point where f or f' is not finite moves to
     a finite one nearby, and the lesson says which and why.
@@ -315,29 +315,29 @@ def lesson(job: Problem, request: LessonRequest):
     from autodiffcli.engines import environment, reverse
     from autodiffcli.lesson import probes, sections
 
-    device, dtype = target(job)
-    f = lang.function_of(job.expression)
+    device, dtype = target(problem)
+    f = lang.function_of(problem.expression)
     # The lesson builds autograd's nested graphs up to the order: refuse one too large first.
     try:
-        environment.on_deep_stack(reverse.graph_nodes, f, job.order + 1, dtype, device)
+        environment.on_deep_stack(reverse.graph_nodes, f, problem.order + 1, dtype, device)
     except BudgetError:
         raise BudgetError(
-            f"explain builds autograd's nested graph for every order, and order {job.order} of "
+            f"explain builds autograd's nested graph for every order, and order {problem.order} of "
             f"this expression needs more than {reverse.MAX_GRAPH_NODES:,} nodes; use a lower "
             "{opt.order}",
             parameter="order",
-            value=job.order,
+            value=problem.order,
         ) from None
-    (x,) = job.domain.points(0, len(job.domain), dtype, device)
+    (x,) = problem.domain.points(0, len(problem.domain), dtype, device)
     notes: list[str] = []
     if request.move_undefined:
         points = x.tolist()
-        chosen = probes.default_points(job.expression, points[0], points[-1], len(points))
+        chosen = probes.default_points(problem.expression, points[0], points[-1], len(points))
         x, notes = torch.tensor(chosen.points, dtype=dtype, device=device), chosen.notes
     explain = functools.partial(sections.explain, trace_at=request.trace_at, notes=notes)
-    report = environment.on_deep_stack(explain, job.expression, x, job.order)
+    report = environment.on_deep_stack(explain, problem.expression, x, problem.order)
     if request.dot is not None:
-        writers.write_text(request.dot, sections.tape_dot(job.expression, request.trace_at))
+        writers.write_text(request.dot, sections.tape_dot(problem.expression, request.trace_at))
     if request.graph is not None:
-        sections.save_graph_picture(job.expression, request.graph, request.trace_at)
+        sections.save_graph_picture(problem.expression, request.graph, request.trace_at)
     return report
