@@ -7,8 +7,8 @@ works on whole rows of points (no per-point Python loops); the loops below run o
 orders only, each costing O(K) row operations, so a rule costs O(K^2 n) (Griewank and Walther,
 *Evaluating Derivatives*, ch. 13).
 
-Each rule takes the torch module as its first argument ``t``, like the torch column of
-:data:`autodiffcli.expr.OPS`: this module never imports torch, so the operation table stays
+Each rule takes the torch module as its first argument ``t``: this module never imports torch,
+so the operation table (:data:`autodiffcli.lang.OPS`, whose Taylor column these rules are) stays
 importable without it.
 
 Most functions share one pattern: w' = h(u) u', so w_k = (h u')_{k-1} / k (an

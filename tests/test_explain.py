@@ -21,7 +21,7 @@ from strategies import expressions
 from support import invoke
 
 from autodiffcli import lang, numfmt
-from autodiffcli.engines import graph, reverse
+from autodiffcli.engines import graph, reverse, taylor
 from autodiffcli.lesson import probes, sections
 from autodiffcli.lesson.report import Section, render_json, render_markdown, render_text
 
@@ -208,8 +208,7 @@ def test_higher_order_node_counts_come_from_the_real_graphs():
     assert shown["graph_nodes"][0] < shown["graph_nodes"][1] < shown["graph_nodes"][2]
 
 
-def test_higher_orders_show_taylor_work_per_order_when_the_engine_exists():
-    taylor = pytest.importorskip("autodiffcli.taylor")
+def test_higher_orders_show_taylor_work_per_order():
     parsed = lang.parse(D2L)
     shown = facts(report_for(D2L, order=3, x=DEFAULT_X + 0.5), "higher")
     assert shown["taylor_work"] == [taylor.work(parsed, k) for k in (1, 2, 3)]
