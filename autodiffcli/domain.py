@@ -18,8 +18,6 @@ from autodiffcli.readers import FIFO_WAIT_SECONDS, display_name, parse_values, r
 DEFAULT_STEP = 0.01
 # A computed grid point within this many ulps of `stop` is taken to land on it exactly.
 _ON_STOP_ULPS = 4
-
-
 # No grid has more points: beyond 2**53 the index i of x_i = start + i*step is inexact.
 MAX_COUNT = 2**53
 

@@ -25,8 +25,6 @@ from autodiffcli.limits import DEFAULT_MAX_POINTS
 MAX_LINE_BYTES = 65_536
 # --input: how long a FIFO may go without a writer before we give up instead of hanging.
 FIFO_WAIT_SECONDS = 10.0
-
-
 _BLOCK_BYTES = 1 << 20
 _SPARE_BLANK_LINES = 1024
 _BOM = "\ufeff"

@@ -1,4 +1,4 @@
-"""The problem layer's use cases, shared by the CLI and the Python API: each runs a checked
+"""The job layer's use cases, shared by the CLI and the Python API: each runs a checked
 :class:`~autodiffcli.problem.Problem` (from :func:`autodiffcli.job.prepare`) through the engines
 and the services, and returns data; none prints.
 """

@@ -68,8 +68,7 @@ def _taylor_chunks(problem, target: Target, chunk_points: int | None):
 def table(problem, target: Target) -> list[torch.Tensor]:
     """The whole table in memory (on the CPU), for plots, checks and the Python API."""
     parts = list(chunks(problem, target))
-    width = len(problem.domain.names) + problem.order + 1
-    return [torch.cat([part[i].cpu() for part in parts]) for i in range(width)]
+    return [torch.cat([part[i].cpu() for part in parts]) for i in range(len(parts[0]))]
 
 
 def count_nonfinite(columns: list[torch.Tensor]) -> list[int]:

@@ -106,9 +106,8 @@ def careful_definitions(expression: Expression) -> str:
     an order that runs: constants first, then definitions in their module's order."""
     from autodiffcli.lang import stable
 
-    wanted = {OPS[node.op].target for node in expression.nodes if _careful(node)}
+    pending = [OPS[node.op].target for node in expression.nodes if _careful(node)]
     needed: dict[str, object] = {}
-    pending = sorted(wanted)
     while pending:
         name = pending.pop()
         if name in needed:

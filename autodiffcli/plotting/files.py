@@ -15,8 +15,6 @@ import numpy as np
 from autodiffcli.errors import OptionError, OutputError
 
 MAX_PIXELS = 100_000_000
-
-
 # Text stays text: SVG <text> elements and PDF TrueType (Type 42) fonts instead of Type 3.
 FONT_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
 # Formats every supported matplotlib writes: checked without importing matplotlib.

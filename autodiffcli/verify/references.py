@@ -34,8 +34,6 @@ STEP_BITS = 64  # finite-difference step: |x| * 2**-STEP_BITS (1 * 2**-STEP_BITS
 CONVERGENCE_BITS = 16  # a second central estimate with a step this many bits smaller
 TRUST_FRACTION = 0.1  # estimates must agree within this fraction of the check's tolerance
 DEFAULT_TIMEOUT = 5.0  # seconds per reference and order
-
-
 CHUNK = 64  # points per message from a reference process
 EXP_LIMIT = 1e9  # exp(a) for |a| beyond this saturates to inf or 0 (float64 ends at 710)
 
