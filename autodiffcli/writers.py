@@ -118,14 +118,17 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         return
     path = replaced_file(path)
     try:
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in the with below
-            dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+        descriptor, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
         )
     except OSError as error:
         raise WriteFailure(f"cannot create a file beside {path}: {_reason(error)}") from None
-    temporary = Path(handle.name)
+    temporary = Path(name)
     try:
-        with handle:
+        # A plain io file, not tempfile's wrapper: polars writes to a real file's descriptor
+        # from its own threads, but formats into Python write() calls for anything else,
+        # which took CSV from 0.7 s to 1.6 s per 1e7 rows.
+        with open(descriptor, "wb") as handle:
             yield handle
         _copy_owner(path, temporary)
         os.chmod(temporary, _default_mode(path))
@@ -252,6 +255,11 @@ class TableWriter:
             raise WriteFailure(f"cannot write {self._target}: {_reason(error)}") from None
 
     def _write(self, columns) -> None:
+        if self._fmt in ("csv", "tsv") and _plain_text_fits(self._names, columns):
+            self._stream.write(_plain_csv(self._names, columns, self._header, self._fmt))
+            self._stream.flush()  # polars may write the next chunk to the descriptor itself
+            self._header = False
+            return
         import polars as pl
 
         # Columns keep their dtype: a float32 table is written as float32's shortest digits,
@@ -276,6 +284,46 @@ class TableWriter:
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self._stream, table.schema)
         self._parquet.write_table(table)
+
+
+# Up to this many rows, a CSV chunk of float64 columns is formatted here, byte for byte as
+# polars formats it: importing polars (0.2 s) would cost more than formatting in Python
+# (about 1 ms per 1,000 rows), and the default 1,000-row job should start as fast as torch.
+PLAIN_TEXT_ROWS = 10_000
+
+
+def _plain_text_fits(names: list[str], columns) -> bool:
+    """Whether a chunk is small enough to format here and holds only float64 columns whose
+    names polars would not quote."""
+    return (
+        len(columns[0]) <= PLAIN_TEXT_ROWS
+        and all(column.dtype.kind == "f" and column.dtype.itemsize == 8 for column in columns)
+        and all(name.isidentifier() for name in names)
+    )
+
+
+def _plain_csv(names: list[str], columns, header: bool, fmt: str) -> bytes:
+    """CSV or TSV text of float64 columns, identical to polars' write_csv."""
+    separator = "," if fmt == "csv" else "\t"
+    lines = [separator.join(names)] if header else []
+    rows = zip(*(column.tolist() for column in columns), strict=True)
+    lines += [separator.join(map(polars_float_text, row)) for row in rows]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def polars_float_text(value: float) -> str:
+    """A float64 as polars writes it: the shortest round-trip digits (Python's repr), NaN
+    for nan, positional from 1e-5 to below 1e16 and 'e' notation with an unpadded exponent
+    outside (repr switches below 1e-4 and pads to two digits)."""
+    text = repr(value)
+    if "e" not in text:
+        return "NaN" if text == "nan" else text
+    mantissa, exponent = text.split("e")
+    power = int(exponent)
+    if power == -5:
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e{'+' if power > 0 else '-'}{abs(power)}"
 
 
 # How often the main thread wakes up while it waits on the writer thread (see _put).

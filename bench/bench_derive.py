@@ -1,20 +1,38 @@
-"""Benchmark `autodiff derive` against the scripts a user would otherwise write.
+"""Benchmark order-1 `autodiff derive` against its writer-bound limit (bench/limit.py).
 
-Run: python bench/bench_derive.py [--points 1e7] [--big 1e8]
+Run: python bench/bench_derive.py [--sizes 1e6,1e7,1e8] [--runs 5] [--formats csv,parquet]
+                                  [--sinks file,pipe,null] [--no-secondary]
 
-Every figure is measured in this run, on this machine, as a whole process (start-up included):
-wall time, rows/s and peak RSS (from wait4). Ratios compare against baselines from the same run.
+Every figure is a whole process measured in this run, on this machine. A marginal time is the
+median wall time of an N-row job minus the median of the same command at 10 rows, so start-up
+(``import torch`` included) cancels; the ratio is autodiff's marginal time over the limit's.
+The limit is numpy computing the same table and the same writer (polars for CSV, pyarrow for
+Parquet) writing it whole, in one call. autodiff and the limit run alternately, so that drift
+on this shared machine hits both. Sinks: a file (``-o``; the limit writes the path), a pipe
+(stdout read by ``cat > /dev/null``), /dev/null (stdout). Spread: the lowest and highest wall
+time of the N-row runs. Peak RSS comes from wait4. Before each run, earlier outputs are deleted
+and ``sync`` writes out dirty pages (neither is timed).
+
+Before measuring, the package is byte-compiled (``compileall``), as ``pip install .`` does;
+an editable install under PYTHONDONTWRITEBYTECODE would otherwise compile it on every run.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LIMIT = str(HERE / "limit.py")
+AUTODIFF = [sys.executable, "-m", "autodiffcli"]
+SUFFIX = {"csv": ".csv", "parquet": ".parquet"}
 
 NAIVE_SAVETXT = """
 import sys, numpy as np, torch
@@ -33,94 +51,157 @@ x = np.linspace(-5, 5, n)
 pd.DataFrame({"x": x, "f": np.sin(x), "df": np.cos(x)}).to_csv(sys.argv[2], index=False)
 """
 
-POLARS_WRITER_RATE = """
-import sys, time, numpy as np, polars as pl
-n, repeats = int(sys.argv[1]), int(sys.argv[2])
-x = np.linspace(-5, 5, n)
-frame = pl.DataFrame({"x": x, "f": np.sin(x), "df": np.cos(x)})
-with open(sys.argv[3], "wb") as sink:
-    start = time.perf_counter()
-    for _ in range(repeats):
-        frame.write_csv(sink, include_header=False)
-    print(n * repeats / (time.perf_counter() - start))
-"""
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    rss: int
 
 
-def run(command: list[str], stdout_path: str | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in bytes, stdout text) of one whole process."""
-    stdout = open(stdout_path, "wb") if stdout_path else subprocess.PIPE  # noqa: SIM115
+def timed(argv: list[str], sink: str) -> Run:
+    """Wall time and peak RSS of one process; ``sink`` says where its stdout goes."""
+    import time
+
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        if sink == "pipe":
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+            reader = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+            process.stdout.close()
+        else:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+            reader = None
+        _, status, usage = os.wait4(process.pid, 0)
+        if reader is not None:
+            reader.wait()
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            errors.seek(0)
+            raise SystemExit(f"{argv} failed ({code}): {errors.read().decode()}")
+    return Run(wall, usage.ru_maxrss * 1024)
+
+
+def commands(fmt: str, sink: str, rows: int, folder: Path) -> tuple[list[str], list[str]]:
+    """(autodiff's command, the limit's command) for one job."""
+    ours = [*AUTODIFF, "derive", "sin(x)", "--num", str(rows)]
+    if sink == "file":
+        ours += ["-o", str(folder / f"autodiff{SUFFIX[fmt]}")]
+        theirs = [sys.executable, LIMIT, str(rows), fmt, str(folder / f"limit{SUFFIX[fmt]}")]
+    else:
+        ours += ["--format", fmt]
+        theirs = [sys.executable, LIMIT, str(rows), fmt, "-"]
+    return ours, theirs
+
+
+def alternate(fmt: str, sink: str, rows: int, runs: int, folder: Path):
+    """``runs`` runs of each side, alternating: (autodiff's runs, the limit's runs)."""
+    ours, theirs = commands(fmt, sink, rows, folder)
+    pairs = [(settled(ours, sink, folder), settled(theirs, sink, folder)) for _ in range(runs)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def settled(argv: list[str], sink: str, folder: Path) -> Run:
+    """One timed run that starts from the same state as every other: the outputs of earlier
+    runs deleted and their dirty pages written out (neither is timed), so that no run pays
+    for the writeback or the freeing of another's file."""
+    for old in folder.iterdir():
+        old.unlink()
+    os.sync()
+    return timed(argv, sink)
+
+
+def median(runs: list[Run]) -> float:
+    return statistics.median(r.wall for r in runs)
+
+
+def spread(runs: list[Run]) -> str:
+    return f"{min(r.wall for r in runs):.2f}-{max(r.wall for r in runs):.2f}"
+
+
+def peak(runs: list[Run]) -> float:
+    return max(r.rss for r in runs) / 2**20
+
+
+def marginal_table(args, folder: Path) -> dict:
+    """Print the marginal ratios; returns {(fmt, sink, rows): (ours, limit)} in seconds."""
+    print(
+        f"{'format':8s}{'sink':6s}{'rows':>6s} {'autodiff median (spread)':>26s} "
+        f"{'limit median (spread)':>24s} {'marginal':>17s} {'ratio':>6s} {'RSS MB':>11s}"
+    )
+    found = {}
+    for fmt in args.formats:
+        for sink in args.sinks:
+            base_ours, base_limit = alternate(fmt, sink, 10, args.runs, folder)
+            for rows in args.sizes:
+                ours, limit = alternate(fmt, sink, rows, args.runs, folder)
+                m_ours = median(ours) - median(base_ours)
+                m_limit = median(limit) - median(base_limit)
+                found[fmt, sink, rows] = (m_ours, m_limit)
+                print(
+                    f"{fmt:8s}{sink:6s}{rows:6.0e} {median(ours):9.2f} s ({spread(ours):>11s})"
+                    f" {median(limit):7.2f} s ({spread(limit):>11s})"
+                    f" {m_ours:7.2f} /{m_limit:6.2f} s {m_ours / m_limit:5.2f}x"
+                    f" {peak(ours):5.0f}/{peak(limit):<5.0f}",
+                    flush=True,
+                )
+            print(
+                f"{'':20s}10-row jobs: autodiff {median(base_ours):.2f} s "
+                f"({spread(base_ours)}), limit {median(base_limit):.2f} s ({spread(base_limit)})",
+                flush=True,
+            )
+    return found
+
+
+def start_up(runs: int) -> None:
+    """The default 1,000-row job against ``import torch`` alone, alternating."""
+    pairs = [
+        (
+            timed([*AUTODIFF, "derive"], "null"),
+            timed([sys.executable, "-c", "import torch"], "null"),
+        )
+        for _ in range(runs)
+    ]
+    job, torch = [p[0] for p in pairs], [p[1] for p in pairs]
+    print(
+        f"start-up: autodiff derive (1,000 rows to stdout) {median(job):.2f} s ({spread(job)}); "
+        f"python -c 'import torch' {median(torch):.2f} s ({spread(torch)}); "
+        f"difference of medians {median(job) - median(torch):+.2f} s"
+    )
+    helps = [timed([*AUTODIFF, "--help"], "null") for _ in range(runs)]
+    rejects = [timed_rejection() for _ in range(runs)]
+    print(f"autodiff --help {median(helps):.2f} s; a rejected expression {median(rejects):.2f} s")
+
+
+def timed_rejection() -> Run:
+    import time
+
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run([*AUTODIFF, "derive", "sn(x)"], capture_output=True)
     wall = time.perf_counter() - start
-    output = "" if stdout_path else process.stdout.read().decode()
-    error = process.stderr.read().decode()
-    if stdout_path:
-        stdout.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2):
-        raise SystemExit(f"{command} failed ({code}): {error}")
-    return wall, usage.ru_maxrss * 1024, output
+    if done.returncode != 2:
+        raise SystemExit(f"a rejected expression exited {done.returncode}, not 2")
+    return Run(wall, 0)
 
 
-def row(name: str, wall: float, rows: int, rss: int) -> None:
-    rate = f"{rows / wall / 1e6:8.2f} M rows/s" if rows else " " * 17
-    print(f"{name:44s} {wall:8.2f} s {rate} {rss / 2**20:8.0f} MB", flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=float, default=1e7)
-    parser.add_argument("--small", type=float, default=1e6)
-    parser.add_argument("--big", type=float, default=1e8)
-    args = parser.parse_args()
-    n, small, big = int(args.points), int(args.small), int(args.big)
-    autodiff = [sys.executable, "-m", "autodiffcli"]
-    python = sys.executable
-
-    with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
-        out = Path(folder)
-        print(f"{'':44s} {'wall':>10s} {'rate':>17s} {'peak RSS':>11s}")
-        ours, ours_rss, _ = run([*autodiff, "derive", "--num", str(n), "-o", str(out / "a.csv")])
-        row(f"autodiff derive, {n:.0e} points to CSV", ours, n, ours_rss)
-        naive, naive_rss, _ = run([python, "-c", NAIVE_SAVETXT, str(n), str(out / "b.csv")])
-        row("naive torch + np.savetxt", naive, n, naive_rss)
-        pandas, pandas_rss, _ = run([python, "-c", NUMPY_PANDAS, str(n), str(out / "c.csv")])
-        row("numpy + pandas to_csv", pandas, n, pandas_rss)
-        gap = _max_difference(out / "a.csv", out / "c.csv")
-        print(f"max |autodiff - numpy sin/cos| over the first 1e5 rows: {gap:.1e}")
-        print(
-            f"speed-up vs np.savetxt script: {naive / ours:.1f}x   vs pandas: {pandas / ours:.1f}x"
+def secondary(rows: int, folder: Path) -> None:
+    """The naive scripts a user would otherwise write: one whole run each, start-up included."""
+    ours = timed([*AUTODIFF, "derive", "--num", str(rows), "-o", str(folder / "a.csv")], "null")
+    naive = timed([sys.executable, "-c", NAIVE_SAVETXT, str(rows), str(folder / "b.csv")], "null")
+    print(
+        f"secondary, {rows:.0e} rows to a CSV file, whole processes: autodiff {ours.wall:.2f} s; "
+        f"torch + np.savetxt {naive.wall:.2f} s ({naive.wall / ours.wall:.1f}x)",
+        end="",
+    )
+    try:
+        pandas = timed(
+            [sys.executable, "-c", NUMPY_PANDAS, str(rows), str(folder / "c.csv")], "null"
         )
-
-        # Steady state: best of 3 for each run and for the writer, so that the ratio reflects
-        # the code rather than this shared 2-core machine's noise.
-        t_small = min(
-            run([*autodiff, "derive", "--num", str(small)], os.devnull)[0] for _ in range(3)
-        )
-        big_runs = [run([*autodiff, "derive", "--num", str(big)], os.devnull) for _ in range(3)]
-        t_big, big_rss = min(r[0] for r in big_runs), max(r[1] for r in big_runs)
-        steady = (big - small) / (t_big - t_small)
-        row(f"autodiff derive, {big:.0e} points to stdout (best of 3)", t_big, big, big_rss)
-        writer_rate = max(
-            float(run([python, "-c", POLARS_WRITER_RATE, str(small), "20", os.devnull])[2])
-            for _ in range(3)
-        )
-        print(
-            f"steady rate {steady / 1e6:.2f} M rows/s = {steady / writer_rate:.0%} of polars "
-            f"write_csv's own {writer_rate / 1e6:.2f} M rows/s on the same columns"
-        )
-        print(f"peak RSS for {big:.0e} points streamed to stdout: {big_rss / 2**20:.0f} MB")
-
-    help_wall, _, _ = run([*autodiff, "--help"])
-    reject_wall, _, _ = run([*autodiff, "derive", "sn(x)"])
-    print(f"autodiff --help: {help_wall:.2f} s   rejected expression: {reject_wall:.2f} s")
-    with tempfile.TemporaryDirectory() as folder:
-        plots = [run([*autodiff, "plot", "-o", f"{folder}/out.png"]) for _ in range(3)]
-    plot_wall, plot_rss = min(p[0] for p in plots), max(p[1] for p in plots)
-    row("autodiff plot -o out.png, 1000 points (best of 3)", plot_wall, 0, plot_rss)
-    torch_import = min(run([python, "-c", "import torch"])[0] for _ in range(3))
-    print(f"for scale: python -c 'import torch' alone takes {torch_import:.2f} s (best of 3)")
+        print(f"; numpy + pandas to_csv {pandas.wall:.2f} s ({pandas.wall / ours.wall:.1f}x)")
+    except SystemExit:
+        print("; pandas not installed")
+    gap = _max_difference(folder / "a.csv", folder / "b.csv")
+    print(f"max |autodiff - np.savetxt script| over the first 1e5 rows: {gap:.1e}")
 
 
 def _max_difference(ours: Path, reference: Path, rows: int = 100_000) -> float:
@@ -130,6 +211,30 @@ def _max_difference(ours: Path, reference: Path, rows: int = 100_000) -> float:
     a = np.loadtxt(ours, delimiter=",", skiprows=1, max_rows=rows)
     b = np.loadtxt(reference, delimiter=",", skiprows=1, max_rows=rows)
     return float(np.abs(a - b).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e6,1e7,1e8")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--sinks", default="file,pipe,null")
+    parser.add_argument("--no-secondary", action="store_true")
+    parser.add_argument("--no-start-up", action="store_true")
+    args = parser.parse_args()
+    args.sizes = [int(float(s)) for s in args.sizes.split(",")]
+    args.formats = args.formats.split(",")
+    args.sinks = args.sinks.split(",")
+    import autodiffcli
+
+    compileall.compile_dir(Path(autodiffcli.__file__).parent, quiet=1)
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as name:
+        folder = Path(name)
+        if not args.no_start_up:
+            start_up(max(args.runs, 7))
+        marginal_table(args, folder)
+        if not args.no_secondary:
+            secondary(10_000_000, folder)
 
 
 if __name__ == "__main__":

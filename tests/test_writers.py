@@ -1,0 +1,109 @@
+"""The table writers: the same bytes whichever formatter writes a chunk, and start-up that
+does not pay for what a run does not use."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autodiffcli import writers
+
+NAMES = ["x", "f", "df"]
+
+
+def polars_text(columns, fmt="csv", header=True) -> bytes:
+    frame = pl.DataFrame(dict(zip(NAMES, columns, strict=True)))
+    separator = "," if fmt == "csv" else "\t"
+    return frame.write_csv(include_header=header, separator=separator).encode()
+
+
+def written(chunks, fmt="csv") -> bytes:
+    stream = io.BytesIO()
+    writer = writers.TableWriter(stream, fmt, NAMES, True, "memory")
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.close()
+    return stream.getvalue()
+
+
+float64s = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(float64s, float64s, float64s), min_size=1, max_size=40))
+def test_small_chunks_are_the_bytes_polars_writes(rows):
+    columns = [np.array(column, dtype=np.float64) for column in zip(*rows, strict=True)]
+    for fmt in ("csv", "tsv"):
+        assert written([columns], fmt) == polars_text(columns, fmt)
+
+
+def test_every_power_of_ten_is_written_as_polars_writes_it():
+    powers = np.array([float(f"1e{p}") for p in range(-324, 309)] + [5e-324])
+    values = np.concatenate([powers, -3.7 * powers, np.nextafter(powers, 0)])
+    columns = [values, values[::-1].copy(), -values]
+    assert written([columns]) == polars_text(columns)
+
+
+def test_negative_nan_and_nan_payloads_are_written_as_nan():
+    payloads = np.array([0xFFF8000000000001, 0x7FF0000000000001], dtype=np.uint64)
+    values = np.concatenate([[-np.nan], payloads.view(np.float64)])
+    columns = [values, values, values]
+    assert written([columns]) == polars_text(columns)
+
+
+def test_a_table_of_small_and_large_chunks_is_one_polars_table(tmp_path):
+    small, large = 5, writers.PLAIN_TEXT_ROWS + 1  # formatted here, formatted by polars
+    x = np.linspace(-5, 5, 2 * small + 2 * large)
+    columns = [x, np.sin(x), np.cos(x)]
+    cuts = [0, small, small + large, 2 * small + large, len(x)]
+    chunks = [[c[a:b] for c in columns] for a, b in zip(cuts, cuts[1:], strict=False)]
+    path = tmp_path / "t.csv"
+    with writers.atomic_output(path) as handle:
+        writer = writers.TableWriter(handle, "csv", NAMES, True, str(path))
+        for chunk in chunks:
+            writer.write(chunk)
+        writer.close()
+    assert path.read_bytes() == polars_text(columns)
+
+
+def test_float32_and_integer_columns_are_left_to_polars():
+    values = np.array([0.1, 1e-5, 3.4e38], dtype=np.float32)
+    columns = [values, values, values]
+    assert written([columns]) == polars_text(columns)
+    counts = [np.arange(3), np.arange(3), np.arange(3)]
+    assert written([counts]) == polars_text(counts)
+
+
+def test_a_file_output_is_a_plain_io_file_that_polars_writes_directly(tmp_path):
+    # tempfile's wrapper made polars format into Python write() calls: 2x slower CSV
+    with writers.atomic_output(tmp_path / "t.csv") as handle:
+        assert isinstance(handle, io.BufferedWriter)
+
+
+def modules_loaded_by(*arguments: str) -> set[str]:
+    script = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: os.write(2, ' '.join(sorted(sys.modules)).encode()))\n"
+        "from autodiffcli.cli import main\n"
+        f"sys.argv = ['autodiff', *{list(arguments)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return {name.split(".")[0] for name in done.stderr.split()}
+
+
+def test_the_default_job_imports_neither_polars_nor_pyarrow_nor_rich_nor_matplotlib():
+    loaded = modules_loaded_by("derive")
+    assert "torch" in loaded
+    assert not loaded & {"polars", "pyarrow", "rich", "matplotlib", "sympy", "mpmath"}
+
+
+def test_a_large_csv_job_imports_polars():
+    rows = writers.PLAIN_TEXT_ROWS + 1
+    assert "polars" in modules_loaded_by("derive", "--num", str(rows))
