@@ -255,6 +255,9 @@ class TableWriter:
             raise WriteFailure(f"cannot write {self._target}: {_reason(error)}") from None
 
     def _write(self, columns) -> None:
+        if self._fmt == "parquet":
+            self._write_parquet(columns)
+            return
         if self._fmt in ("csv", "tsv") and _plain_text_fits(self._names, columns):
             self._stream.write(_plain_csv(self._names, columns, self._header, self._fmt))
             self._stream.flush()  # polars may write the next chunk to the descriptor itself
@@ -272,15 +275,16 @@ class TableWriter:
                 separator="," if self._fmt == "csv" else "\t",
             )
             self._header = False
-        elif self._fmt == "ndjson":
-            frame.write_ndjson(self._stream)
         else:
-            self._write_parquet(frame)
+            frame.write_ndjson(self._stream)
 
-    def _write_parquet(self, frame) -> None:
+    def _write_parquet(self, columns) -> None:
+        """Arrow columns straight from numpy, without copies and without importing polars;
+        the schema (double, float, int64; no metadata) is the one polars' to_arrow gave."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = frame.to_arrow()
+        table = pa.table(dict(zip(self._names, columns, strict=True)))
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self._stream, table.schema)
         self._parquet.write_table(table)

@@ -4,7 +4,8 @@ Run: python bench/bench_derive.py [--sizes 1e6,1e7,1e8] [--runs 5] [--formats cs
                                   [--sinks file,pipe,null] [--no-secondary]
 
 Every figure is a whole process measured in this run, on this machine. A marginal time is the
-median wall time of an N-row job minus the median of the same command at 10 rows, so start-up
+median wall time of an N-row job minus the median of the same command at 10 rows (2 x runs + 1
+of those, as they are cheap and carry the noise of `import torch`), so start-up
 (``import torch`` included) cancels; the ratio is autodiff's marginal time over the limit's.
 The limit is numpy computing the same table and the same writer (polars for CSV, pyarrow for
 Parquet) writing it whole, in one call. autodiff and the limit run alternately, so that drift
@@ -132,7 +133,7 @@ def marginal_table(args, folder: Path) -> dict:
     found = {}
     for fmt in args.formats:
         for sink in args.sinks:
-            base_ours, base_limit = alternate(fmt, sink, 10, args.runs, folder)
+            base_ours, base_limit = alternate(fmt, sink, 10, 2 * args.runs + 1, folder)
             for rows in args.sizes:
                 ours, limit = alternate(fmt, sink, rows, args.runs, folder)
                 m_ours = median(ours) - median(base_ours)

@@ -78,6 +78,21 @@ def test_float32_and_integer_columns_are_left_to_polars():
     assert written([counts]) == polars_text(counts)
 
 
+def test_parquet_is_the_file_that_polars_and_pyarrow_wrote():
+    import pyarrow.parquet as pq
+
+    x = np.linspace(-5, 5, 3000)
+    columns = [x, x.astype(np.float32), np.arange(3000)]
+    expected = io.BytesIO()
+    table = pl.DataFrame(dict(zip(NAMES, columns, strict=True))).to_arrow()
+    with pq.ParquetWriter(expected, table.schema) as writer:
+        writer.write_table(table.slice(0, 1000))
+        writer.write_table(table.slice(1000))
+    assert written([[c[:1000] for c in columns], [c[1000:] for c in columns]], "parquet") == (
+        expected.getvalue()
+    )
+
+
 def test_a_file_output_is_a_plain_io_file_that_polars_writes_directly(tmp_path):
     # tempfile's wrapper made polars format into Python write() calls: 2x slower CSV
     with writers.atomic_output(tmp_path / "t.csv") as handle:
@@ -102,6 +117,14 @@ def test_the_default_job_imports_neither_polars_nor_pyarrow_nor_rich_nor_matplot
     loaded = modules_loaded_by("derive")
     assert "torch" in loaded
     assert not loaded & {"polars", "pyarrow", "rich", "matplotlib", "sympy", "mpmath"}
+
+
+def test_a_parquet_job_does_not_import_polars():
+    loaded = modules_loaded_by(
+        "derive", "--num", "100000", "--format", "parquet", "-o", "/dev/null"
+    )
+    assert "pyarrow" in loaded
+    assert "polars" not in loaded
 
 
 def test_a_large_csv_job_imports_polars():
