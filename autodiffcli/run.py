@@ -38,6 +38,7 @@ def stream_table(
     from autodiffcli.engines import compute, environment
 
     where = target(problem)
+    environment.return_large_blocks()  # memory stays bounded however long the table
     counts = [0] * len(column_names(problem))
     with writers.background(writer) as background, environment.one_compute_thread(where.device):
         for columns in compute.chunks(problem, where):

@@ -94,6 +94,31 @@ def one_compute_thread(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+# glibc's mallopt parameter that fixes the size from which malloc maps memory on its own.
+_M_MMAP_THRESHOLD = -3
+# Chunk columns are 8 MB (1<<20 float64 points) or 4 MB (float32): every one is at least this.
+LARGE_BLOCK_BYTES = 4 << 20
+
+
+def return_large_blocks() -> bool:
+    """Have malloc hand every block of LARGE_BLOCK_BYTES or more back to the system when it
+    is freed; returns whether this C library allows it (glibc does; elsewhere nothing changes).
+
+    By default glibc raises its mapping threshold to the largest block freed so far, so after
+    the first chunk every column comes from the heap, where freed chunks fragment and stay:
+    streaming 1e8 rows took peak RSS to 434 MB (CSV) and 496-516 MB (Parquet), against 360
+    and 428 MB with this, at the same speed (the compute thread has time to spare for the
+    page faults). Process-wide and permanent, so only the streaming path calls it.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES))
+
+
 def on_deep_stack(function: Callable, *args):
     """function(*args) on a thread with a 512 MB stack (address space; pages are used only
     as touched). Freeing a graph whose nodes Python has walked recurses in C++ once per level:
