@@ -221,6 +221,11 @@ class TableWriter:
     def __repr__(self) -> str:
         return f"TableWriter({self._fmt!r} to {self._target!r})"
 
+    @property
+    def fmt(self) -> str:
+        """The format written: csv, tsv, parquet or ndjson."""
+        return self._fmt
+
     def write(self, columns) -> None:
         """Append one chunk; ``columns`` are 1-d numpy arrays in the order of ``names``."""
         with self._io_errors():
@@ -336,11 +341,18 @@ _WAKE_SECONDS = 0.1
 
 class BackgroundWriter:
     """Writes chunks on a worker thread, so that the next chunk is computed while this one
-    is formatted and written (polars releases the GIL while it works)."""
+    is formatted and written (polars releases the GIL while it works).
 
-    def __init__(self, writer: TableWriter, depth: int = 1):
+    A chunk is handed over only once the previous one is written, so at most two chunks are
+    alive: the one being written and the one being computed. Computing is several times
+    faster than writing, so a third, queued chunk would only cost memory.
+    """
+
+    def __init__(self, writer: TableWriter):
         self._writer = writer
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._idle = threading.Event()
+        self._idle.set()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="autodiff-writer", daemon=True)
         self._thread.start()
@@ -349,29 +361,29 @@ class BackgroundWriter:
         return f"BackgroundWriter({self._writer!r})"
 
     def write(self, columns) -> None:
-        """Queue one chunk; raises the error that an earlier chunk met, if any."""
+        """Hand over one chunk once the previous one is written; raises the error that an
+        earlier chunk met, if any."""
+        self._wait_until_idle()
         self._raise_pending()
-        self._put(columns)
+        self._idle.clear()
+        self._queue.put(columns)
 
     def close(self) -> None:
-        """Wait until every queued chunk is written, then finish the output."""
-        self._put(None)
+        """Wait until every chunk is written, then finish the output."""
+        self._wait_until_idle()
+        self._queue.put(None)
         while self._thread.is_alive():
             self._thread.join(timeout=_WAKE_SECONDS)
         self._raise_pending()
         self._writer.close()
 
-    def _put(self, item) -> None:
-        """Queue ``item``, waking up now and then: a signal that the kernel hands to one of
-        polars' threads runs its Python handler (Ctrl-C, SIGTERM) only when the main thread
-        runs Python code, which a plain blocking put would delay until the writer is done,
+    def _wait_until_idle(self) -> None:
+        """Wait for the writer, waking up now and then: a signal that the kernel hands to one
+        of polars' threads runs its Python handler (Ctrl-C, SIGTERM) only when the main thread
+        runs Python code, which a plain blocking wait would delay until the writer is done,
         or forever if the writer is stuck."""
-        while True:
-            try:
-                self._queue.put(item, timeout=_WAKE_SECONDS)
-                return
-            except queue.Full:
-                continue
+        while not self._idle.wait(_WAKE_SECONDS):
+            continue
 
     def abort(self) -> None:
         """Drop what is queued after a failure elsewhere; never wait on a stalled reader."""
@@ -388,6 +400,8 @@ class BackgroundWriter:
                     self._writer.write(columns)
                 except BaseException as error:  # handed over to the main thread
                     self._error = error
+            del columns  # the chunk is freed now, not when the next one arrives
+            self._idle.set()
 
     def _raise_pending(self) -> None:
         if self._error is not None:

@@ -4,6 +4,8 @@ does not pay for what a run does not use."""
 import io
 import subprocess
 import sys
+import threading
+import weakref
 
 import numpy as np
 import polars as pl
@@ -131,3 +133,49 @@ def test_a_parquet_job_does_not_import_polars():
 def test_a_large_csv_job_imports_polars():
     rows = writers.PLAIN_TEXT_ROWS + 1
     assert "polars" in modules_loaded_by("derive", "--num", str(rows))
+
+
+class SlowWriter:
+    """A TableWriter stand-in whose write() waits until the test lets it finish."""
+
+    fmt = "csv"
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.written = []
+
+    def write(self, columns):
+        self.release.wait(10)
+        self.written.append(len(columns[0]))
+
+    def close(self):
+        pass
+
+    def discard(self):
+        pass
+
+
+def test_a_chunk_is_handed_over_only_once_the_previous_one_is_written():
+    slow = SlowWriter()
+    with writers.background(slow) as background:
+        background.write([np.zeros(1)])
+        second = threading.Thread(target=background.write, args=([np.zeros(2)],))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive()  # waiting: two chunks alive at most
+        slow.release.set()
+        second.join(10)
+        assert not second.is_alive()
+    assert slow.written == [1, 2]
+
+
+def test_the_writer_thread_lets_go_of_a_chunk_once_written():
+    slow = SlowWriter()
+    slow.release.set()
+    chunk = np.zeros(3)
+    alive = weakref.ref(chunk)
+    with writers.background(slow) as background:
+        background.write([chunk])
+        del chunk
+        background._wait_until_idle()
+        assert alive() is None
