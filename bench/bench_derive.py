@@ -1,19 +1,19 @@
 """Benchmark order-1 `autodiff derive` against its writer-bound limit (bench/limit.py).
 
 Run: python bench/bench_derive.py [--sizes 1e6,1e7,1e8] [--runs 5] [--formats csv,parquet]
-                                  [--sinks file,pipe,null] [--no-secondary]
+                                  [--sinks file,pipe,null] [--no-secondary] [--no-start-up]
 
 Every figure is a whole process measured in this run, on this machine. A marginal time is the
-median wall time of an N-row job minus the median of the same command at 10 rows (2 x runs + 1
-of those, as they are cheap and carry the noise of `import torch`), so start-up
-(``import torch`` included) cancels; the ratio is autodiff's marginal time over the limit's.
+wall time of an N-row job minus that of the same command at 10 rows, run back to back in one
+round (see Rounds), so start-up (``import torch`` included) cancels; the figure is the median
+over the rounds, and the ratio is autodiff's median marginal time over the limit's.
 A 10-row CSV job is formatted without polars, so for CSV the column 'same imports' also gives
 the ratio over a 10,001-row base job, which imports polars as the large jobs and the limit do.
 The limit is numpy computing the same table and the same writer (polars for CSV, pyarrow for
 Parquet) writing it whole, in one call. autodiff and the limit run alternately, so that drift
 on this shared machine hits both. Sinks: a file (``-o``; the limit writes the path), a pipe
-(stdout read by ``cat > /dev/null``), /dev/null (stdout). Spread: the lowest and highest wall
-time of the N-row runs. Peak RSS comes from wait4. Before each run, earlier outputs are deleted
+(stdout read by ``cat > /dev/null``), /dev/null (stdout). Spread: the lowest and highest value
+over the rounds. Peak RSS comes from wait4. Before each run, earlier outputs are deleted
 and ``sync`` writes out dirty pages (neither is timed).
 
 Before measuring, the package is byte-compiled (``compileall``), as ``pip install .`` does;
@@ -97,13 +97,6 @@ def commands(fmt: str, sink: str, rows: int, folder: Path) -> tuple[list[str], l
     return ours, theirs
 
 
-def alternate(fmt: str, sink: str, rows: int, runs: int, folder: Path):
-    """``runs`` runs of each side, alternating: (autodiff's runs, the limit's runs)."""
-    ours, theirs = commands(fmt, sink, rows, folder)
-    pairs = [(settled(ours, sink, folder), settled(theirs, sink, folder)) for _ in range(runs)]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
-
 def settled(argv: list[str], sink: str, folder: Path) -> Run:
     """One timed run that starts from the same state as every other: the outputs of earlier
     runs deleted and their dirty pages written out (neither is timed), so that no run pays
@@ -131,45 +124,71 @@ def peak(runs: list[Run]) -> float:
 POLARS_BASE_ROWS = 10_001
 
 
+@dataclass
+class Rounds:
+    """The runs of one (format, sink, rows) cell, made in rounds: in each round autodiff and
+    the limit at N rows, then both at 10 rows (and autodiff at 10,001 rows for CSV), back to
+    back, so that a marginal time is a difference within one round and slow drift of this
+    shared machine cancels."""
+
+    ours: list[Run]
+    limit: list[Run]
+    ours_marginal: list[float]
+    limit_marginal: list[float]
+    same_marginal: list[float]
+
+
+def rounds(fmt: str, sink: str, rows: int, runs: int, folder: Path) -> Rounds:
+    ours, limit = commands(fmt, sink, rows, folder)
+    ours_base, limit_base = commands(fmt, sink, 10, folder)
+    same_base = commands(fmt, sink, POLARS_BASE_ROWS, folder)[0] if fmt == "csv" else ours_base
+    found = Rounds([], [], [], [], [])
+    for _ in range(runs):
+        big_ours, big_limit = settled(ours, sink, folder), settled(limit, sink, folder)
+        small_ours, small_limit = (
+            settled(ours_base, sink, folder),
+            settled(limit_base, sink, folder),
+        )
+        same = settled(same_base, sink, folder) if fmt == "csv" else small_ours
+        found.ours.append(big_ours)
+        found.limit.append(big_limit)
+        found.ours_marginal.append(big_ours.wall - small_ours.wall)
+        found.limit_marginal.append(big_limit.wall - small_limit.wall)
+        found.same_marginal.append(big_ours.wall - same.wall)
+    return found
+
+
 def marginal_table(args, folder: Path) -> None:
-    """Print the marginal ratios, and for CSV also the ratio over a base job that imports
-    polars as the large jobs do (column 'same imports')."""
+    """Print, per cell: the N-row wall times (median and spread), the marginal times (median
+    of the per-round differences, with their spread), the ratio of the median marginals, the
+    same ratio for CSV over a base job that imports polars as the large jobs do ('same
+    imports'), and peak RSS."""
     print(
-        f"{'format':8s}{'sink':6s}{'rows':>6s} {'autodiff median (spread)':>26s} "
-        f"{'limit median (spread)':>24s} {'marginal':>17s} {'ratio':>6s} "
-        f"{'same imports':>12s} {'RSS MB':>11s}"
+        f"{'format':8s}{'sink':5s}{'rows':>6s} {'autodiff wall':>19s} {'limit wall':>19s}"
+        f" {'autodiff marginal':>22s} {'limit marginal':>22s} {'ratio':>6s}"
+        f" {'same imports':>12s} {'RSS MB':>11s}"
     )
     for fmt in args.formats:
         for sink in args.sinks:
-            base_ours, base_limit = alternate(fmt, sink, 10, 2 * args.runs + 1, folder)
-            base_imports = base_ours
-            if fmt == "csv":
-                command = commands(fmt, sink, POLARS_BASE_ROWS, folder)[0]
-                base_imports = [settled(command, sink, folder) for _ in range(2 * args.runs + 1)]
             for rows in args.sizes:
-                ours, limit = alternate(fmt, sink, rows, args.runs, folder)
-                m_ours = median(ours) - median(base_ours)
-                m_limit = median(limit) - median(base_limit)
-                m_same = median(ours) - median(base_imports)
+                cell = rounds(fmt, sink, rows, args.runs, folder)
+                ours_m = statistics.median(cell.ours_marginal)
+                limit_m = statistics.median(cell.limit_marginal)
+                same_m = statistics.median(cell.same_marginal)
                 print(
-                    f"{fmt:8s}{sink:6s}{rows:6.0e} {median(ours):9.2f} s ({spread(ours):>11s})"
-                    f" {median(limit):7.2f} s ({spread(limit):>11s})"
-                    f" {m_ours:7.2f} /{m_limit:6.2f} s {m_ours / m_limit:5.2f}x"
-                    f" {m_same / m_limit:11.2f}x {peak(ours):5.0f}/{peak(limit):<5.0f}",
+                    f"{fmt:8s}{sink:5s}{rows:6.0e}"
+                    f" {median(cell.ours):6.2f} ({spread(cell.ours):>11s})"
+                    f" {median(cell.limit):6.2f} ({spread(cell.limit):>11s})"
+                    f" {ours_m:6.2f} ({_range(cell.ours_marginal):>13s})"
+                    f" {limit_m:6.2f} ({_range(cell.limit_marginal):>13s})"
+                    f" {ours_m / limit_m:5.2f}x {same_m / limit_m:11.2f}x"
+                    f" {peak(cell.ours):5.0f}/{peak(cell.limit):<5.0f}",
                     flush=True,
                 )
-            same = (
-                f", autodiff at {POLARS_BASE_ROWS:,} rows {median(base_imports):.2f} s "
-                f"({spread(base_imports)})"
-                if fmt == "csv"
-                else ""
-            )
-            print(
-                f"{'':20s}10-row jobs: autodiff {median(base_ours):.2f} s "
-                f"({spread(base_ours)}), limit {median(base_limit):.2f} s ({spread(base_limit)})"
-                + same,
-                flush=True,
-            )
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.2f}..{max(values):.2f}"
 
 
 def start_up(runs: int) -> None:
