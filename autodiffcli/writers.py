@@ -316,11 +316,11 @@ def _plain_csv(names: list[str], columns, header: bool, fmt: str) -> bytes:
     separator = "," if fmt == "csv" else "\t"
     lines = [separator.join(names)] if header else []
     rows = zip(*(column.tolist() for column in columns), strict=True)
-    lines += [separator.join(map(polars_float_text, row)) for row in rows]
+    lines += [separator.join(map(_polars_float_text, row)) for row in rows]
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
-def polars_float_text(value: float) -> str:
+def _polars_float_text(value: float) -> str:
     """A float64 as polars writes it: the shortest round-trip digits (Python's repr), NaN
     for nan, positional from 1e-5 to below 1e16 and 'e' notation with an unpadded exponent
     outside (repr switches below 1e-4 and pads to two digits)."""
