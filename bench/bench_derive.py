@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,9 @@ class Run:
     rss: int
 
 
-def timed(argv: list[str], sink: str) -> Run:
-    """Wall time and peak RSS of one process; ``sink`` says where its stdout goes."""
-    import time
-
+def timed(argv: list[str], sink: str, expect: int = 0) -> Run:
+    """Wall time and peak RSS of one process, which must exit with ``expect``; ``sink`` says
+    where its stdout goes."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         if sink == "pipe":
@@ -79,7 +79,7 @@ def timed(argv: list[str], sink: str) -> Run:
             reader.wait()
         wall = time.perf_counter() - start
         code = os.waitstatus_to_exitcode(status)
-        if code != 0:
+        if code != expect:
             errors.seek(0)
             raise SystemExit(f"{argv} failed ({code}): {errors.read().decode()}")
     return Run(wall, usage.ru_maxrss * 1024)
@@ -207,19 +207,8 @@ def start_up(runs: int) -> None:
         f"difference of medians {median(job) - median(torch):+.2f} s"
     )
     helps = [timed([*AUTODIFF, "--help"], "null") for _ in range(runs)]
-    rejects = [timed_rejection() for _ in range(runs)]
+    rejects = [timed([*AUTODIFF, "derive", "sn(x)"], "null", expect=2) for _ in range(runs)]
     print(f"autodiff --help {median(helps):.2f} s; a rejected expression {median(rejects):.2f} s")
-
-
-def timed_rejection() -> Run:
-    import time
-
-    start = time.perf_counter()
-    done = subprocess.run([*AUTODIFF, "derive", "sn(x)"], capture_output=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 2:
-        raise SystemExit(f"a rejected expression exited {done.returncode}, not 2")
-    return Run(wall, 0)
 
 
 def secondary(rows: int, folder: Path) -> None:
