@@ -291,8 +291,32 @@ class TableWriter:
 
         table = pa.table(dict(zip(self._names, columns, strict=True)))
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._stream, table.schema)
+            dictionary = _dictionary_columns(self._names, columns)
+            self._parquet = pq.ParquetWriter(self._stream, table.schema, use_dictionary=dictionary)
         self._parquet.write_table(table)
+
+
+def _dictionary_columns(names: list[str], columns) -> list[str]:
+    """The columns worth pyarrow's dictionary encoding, judged on the first chunk: all but
+    the float columns whose values vary. A grid or a derivative that varies has about as many
+    distinct values as rows, so the dictionary that pyarrow builds for each row group is
+    thrown away, and building it took a third of the time of a Parquet job (1e8 rows of
+    sin(x): 10-14 s with it, 6.6-6.9 s without). A constant column (d2f of x**2) keeps it:
+    there it shrinks the column to almost nothing."""
+    return [
+        name
+        for name, column in zip(names, columns, strict=True)
+        if column.dtype.kind != "f" or _is_constant(column)
+    ]
+
+
+def _is_constant(column) -> bool:
+    """Whether every value equals the first (NaN counts as equal to NaN)."""
+    import numpy as np
+
+    return len(column) == 0 or bool(
+        np.array_equal(column, np.full_like(column, column[0]), equal_nan=True)
+    )
 
 
 # Up to this many rows, a CSV chunk of float64 columns is formatted here, byte for byte as

@@ -81,7 +81,7 @@ def test_float32_and_integer_columns_are_left_to_polars():
     assert written([counts]) == polars_text(counts)
 
 
-def test_parquet_is_the_file_that_polars_and_pyarrow_wrote():
+def test_parquet_holds_the_values_schema_and_metadata_that_polars_and_pyarrow_wrote():
     import pyarrow.parquet as pq
 
     x = np.linspace(-5, 5, 3000)
@@ -91,9 +91,29 @@ def test_parquet_is_the_file_that_polars_and_pyarrow_wrote():
     with pq.ParquetWriter(expected, table.schema) as writer:
         writer.write_table(table.slice(0, 1000))
         writer.write_table(table.slice(1000))
-    assert written([[c[:1000] for c in columns], [c[1000:] for c in columns]], "parquet") == (
-        expected.getvalue()
+    ours = pq.read_table(
+        io.BytesIO(written([[c[:1000] for c in columns], [c[1000:] for c in columns]], "parquet"))
     )
+    theirs = pq.read_table(expected)
+    assert ours.schema.equals(theirs.schema, check_metadata=True)
+    assert ours.equals(theirs)
+
+
+def column_encodings(data: bytes) -> dict[str, tuple]:
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    return {NAMES[i]: metadata.column(i).encodings for i in range(metadata.num_columns)}
+
+
+def test_parquet_builds_a_dictionary_only_for_columns_that_do_not_vary():
+    x = np.linspace(-5, 5, 3000)
+    encodings = column_encodings(
+        written([[x, np.full_like(x, 2.0), np.full_like(x, np.nan)]], "parquet")
+    )
+    assert "RLE_DICTIONARY" not in encodings["x"]
+    assert "RLE_DICTIONARY" in encodings["f"]
+    assert "RLE_DICTIONARY" in encodings["df"]
 
 
 def test_a_file_output_is_a_plain_io_file_that_polars_writes_directly(tmp_path):
