@@ -108,7 +108,7 @@ def return_large_blocks() -> bool:
     the first chunk every column comes from the heap, where freed chunks fragment and stay.
     With this, every chunk's columns are fresh pages: the page faults cost 10-20% of order-1
     throughput (0.63-0.69 s against 0.72-0.83 s per 1e7 rows to /dev/null, in-process), and
-    peak RSS for 1e8 rows to Parquet falls from 445-484 MB to 405 MB. Process-wide and
+    peak RSS for 1e8 rows to Parquet falls from 416-449 MB to 346 MB. Process-wide and
     permanent, so only the streaming path calls it, and only where memory needs it.
     """
     import ctypes
