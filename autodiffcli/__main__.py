@@ -1,3 +1,3 @@
-from autodiffcli.cli import main
+from autodiffcli.launch import main
 
 main()

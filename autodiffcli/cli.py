@@ -124,12 +124,16 @@ def progress_bar(total: int, enabled: bool):
         yield lambda n: progress.advance(task, n)
 
 
-def warn_nonfinite(names: list[str], counts: list[int], problem: Problem) -> None:
+def warn_nonfinite(
+    names: list[str], counts: list[int], problem: Problem, table_format: str | None = None
+) -> None:
     """One line naming each column that holds NaN or inf, with its count."""
     bad = ", ".join(f"{n:,} in {name}" for name, n in zip(names, counts, strict=True) if n)
     if bad:
         variables = ", ".join(problem.expression.variables)
         text = f"f({variables}) = {problem.expression.text} is undefined or infinite at some points"
+        if table_format == "ndjson":
+            text += "; JSON has no NaN or inf, so NDJSON writes them as null"
         message("Warning", "yellow", f"non-finite values (NaN or inf): {bad} - {text}")
 
 
@@ -146,7 +150,7 @@ def report_check(problem: Problem, rtol, atol, timeout) -> None:
 # ----- Commands -----
 
 
-@command(epilog=o.DERIVE_EXAMPLES)
+@command(epilog=o.DERIVE_EXAMPLES, short_help="Write x, f(x) and its derivatives as a table.")
 def derive(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,
@@ -163,7 +167,7 @@ def derive(
     output: o.TableOutput = None,
     fmt: o.TableFormatOption = None,
     no_header: o.NoHeader = False,
-    taylor_at: o.TaylorAt = None,
+    taylor_at: o.TaylorCoefficientsAt = None,
     quiet: o.Quiet = False,
     check: o.Check = False,
     rtol: o.RTol = None,
@@ -188,7 +192,7 @@ def derive(
         )
         table_format = job.check_table_output(output, fmt.value if fmt else None)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
-        job.check_finite_points("taylor_at", taylor_at)
+        job.check_finite_points("taylor_at", taylor_at, problem.dtype)
         from autodiffcli import writers
 
         run.target(problem)  # torch loads before the file opens: Ctrl-C mid-import leaves nothing
@@ -200,14 +204,18 @@ def derive(
                 problem, sink, table_format, not no_header, taylor_at, advance
             )
         if not quiet:
-            if output not in (None, "-"):
+            warn_nonfinite(written.names, written.counts, problem, table_format)
+        try:
+            if tolerances:
+                report_check(problem, *tolerances)
+        finally:
+            if not quiet and output not in (None, "-"):
                 message("Wrote", "green", f"{written.rows:,} rows to {output}")
-            warn_nonfinite(written.names, written.counts, problem)
-        if tolerances:
-            report_check(problem, *tolerances)
 
 
-@command(epilog=o.PLOT_EXAMPLES)
+@command(
+    epilog=o.PLOT_EXAMPLES, short_help="Plot f and its derivatives to an image or the terminal."
+)
 def plot(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,
@@ -271,7 +279,7 @@ def plot(
             terminal=terminal,
             show=show,
         )
-        run.check_figure(figure)
+        run.check_figure(figure, problem.dtype)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         drawn = run.draw(problem, figure)
         if drawn.text is not None:
@@ -284,7 +292,10 @@ def plot(
             report_check(problem, *tolerances)
 
 
-@command(epilog=o.EXPLAIN_EXAMPLES)
+@command(
+    epilog=o.EXPLAIN_EXAMPLES,
+    short_help="Explain how autograd differentiates f, with live torch output.",
+)
 def explain(
     expression: o.Expr = "sin(x)",
     start: o.Start = -5.0,

@@ -27,6 +27,8 @@ from autodiffcli.problem import Problem
 
 # --check's default (rtol, atol) per dtype.
 TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}
+# --check-timeout's largest value: a day per reference and order (3e6 s overflowed a wait).
+MAX_CHECK_TIMEOUT = 86_400.0
 
 
 def default_max_memory() -> int:
@@ -106,7 +108,7 @@ def check_max_memory(value: float | None) -> int:
         return default_max_memory()
     if not (value >= 1 << 20 and math.isfinite(value)):
         raise OptionError(
-            f"{{opt.max_memory}} must be at least 1 MB (1e6 bytes), got {value:g}",
+            f"{{opt.max_memory}} must be at least 1 MiB (1048576 bytes), got {value:g}",
             parameter="max_memory",
             value=value,
         )
@@ -151,12 +153,22 @@ def check_table_output(path: str | None, fmt: str | None, parameter: str = "outp
     return writers.choose_format(path, fmt)
 
 
-def check_finite_points(parameter: str, values: Sequence[float] | float | None) -> None:
-    """Points such as --tangent-at or --trace must be finite; checked before any work."""
+def check_finite_points(
+    parameter: str, values: Sequence[float] | float | None, dtype: str = "float64"
+) -> None:
+    """Points such as --tangent-at or --trace must be finite, in ``dtype`` too (1e39 is inf
+    in float32); checked before any work."""
     for value in [values] if isinstance(values, (int, float)) else values or ():
         if not math.isfinite(value):
             raise OptionError(
                 f"{{opt.{parameter}}} must be a finite number, got {value}",
+                parameter=parameter,
+                value=value,
+            )
+        if abs(value) > DTYPE_MAX[dtype]:
+            raise OptionError(
+                f"{{opt.{parameter}}} {value:g} is beyond {dtype}'s largest value "
+                f"{DTYPE_MAX[dtype]:.3g}; use {{opt.dtype}}=float64 or a smaller point",
                 parameter=parameter,
                 value=value,
             )
@@ -173,6 +185,13 @@ def check_tolerances(
                 parameter=name,
                 value=value,
             )
+    if timeout is not None and timeout > MAX_CHECK_TIMEOUT:
+        raise OptionError(
+            f"{{opt.check_timeout}} is at most {MAX_CHECK_TIMEOUT:,.0f} seconds (a day), got "
+            f"{timeout:g}",
+            parameter="check_timeout",
+            value=timeout,
+        )
     defaults = TOLERANCES[dtype]
     return (
         defaults[0] if rtol is None else rtol,

@@ -190,7 +190,16 @@ TaylorAt = Annotated[
         "--taylor-at",
         panel=FIGURE,
         metavar="X0",
-        help="Taylor polynomials (derive: coefficients) around X0; repeatable.",
+        help="Taylor polynomials of f around X0, drawn over f; repeatable.",
+    ),
+]
+TaylorCoefficientsAt = Annotated[
+    list[float] | None,
+    _option(
+        "--taylor-at",
+        panel=OUTPUT,
+        metavar="X0",
+        help="Write the Taylor coefficients of f around X0 instead of the table; repeatable.",
     ),
 ]
 

@@ -83,6 +83,8 @@ def _careful_values(lines: list[str], name: str) -> list[float]:
         if not line.strip():
             continue
         row = _fields(line, delimiter, name, number)
+        if data_from == first and len(row) > 1:
+            _pick_column(line, delimiter, number - 1, name)  # names the line, says what to do
         if column >= len(row):
             raise GridError(f"{name} line {number} has no column {column + 1}: {row!r}")
         values.append(_number(row[column], name, number))
@@ -109,6 +111,13 @@ def _pick_column(header: str, delimiter: str, line_index: int, name: str) -> tup
     """
     fields = [field.strip() for field in _fields(header, delimiter, name, line_index + 1)]
     if _is_number(fields[0]):
+        if len(fields) > 1:
+            separator = "a comma" if delimiter == "," else "a tab"
+            raise GridError(
+                f"{name} line {line_index + 1}: {header.strip()!r} has {separator} but the input "
+                "has no header; give one x value per line (a decimal comma is not read: write "
+                "1.5), or name the columns in a first line such as 'x,y'"
+            )
         return 0, line_index
     if not _looks_like_column_names(fields):
         raise GridError(

@@ -199,7 +199,7 @@ class DrawnFigure:
     counts: list[int]
 
 
-def check_figure(request: FigureRequest) -> None:
+def check_figure(request: FigureRequest, dtype: str = "float64") -> None:
     """Paths, format, size, limits and points of a figure, before torch or matplotlib load."""
     from autodiffcli import writers
     from autodiffcli.plotting import files
@@ -213,8 +213,8 @@ def check_figure(request: FigureRequest) -> None:
         files.check_size(request.width, request.height, request.dpi)
     if request.show:
         files.check_display()
-    check_finite_points("tangent_at", request.tangent_at)
-    check_finite_points("taylor_at", request.taylor_at)
+    check_finite_points("tangent_at", request.tangent_at, dtype)
+    check_finite_points("taylor_at", request.taylor_at, dtype)
     files.check_ylim(request.ylim)
     files.check_title(request.title)
 
@@ -297,7 +297,7 @@ def check_lesson(problem: Problem, request: LessonRequest) -> None:
 
     check_explain_points(problem)
     if request.trace_at is not None:
-        check_finite_points("trace_at", request.trace_at)
+        check_finite_points("trace_at", request.trace_at, problem.dtype)
     if request.dot is not None:
         writers.check_output_path(request.dot, "dot")
     if request.graph is not None:

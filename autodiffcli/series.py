@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-# Around 0, sinc is summed from its own power series (|pi x| below this), where sin(pi x)/(pi x)
-# would divide by zero or cancel.
+# Around 0, sinc is summed from its own power series (|pi x| below at least this), where
+# sin(pi x)/(pi x) would divide by zero or cancel; sinc_series_radius widens it at high orders.
 SINC_SERIES_RADIUS = 1.0
 # Integer exponents up to this size go by exact products (x**2 at 0 has derivatives 2 and 0).
 MAX_PRODUCT_EXPONENT = 1 << 16
@@ -100,7 +100,23 @@ def divide(t, a, b):
     for m in range(b.shape[0] - 1):
         spread(acc, b[1:], m, w[m], value=-1.0)
         t.div(acc[m + 1], b[0], out=w[m + 1])
-    return w
+    return _divide_at_pole(t, w, a, b)
+
+
+def _divide_at_pole(t, w, a, b):
+    """Where b_0 = 0 (a pole), each coefficient is infinite: the recurrence gives 0/0 = NaN,
+    while its dominant term a_0 (-b_1)^k / b_0^(k+1) gives the sign that autograd's reverse
+    mode gives (1/x at 0: inf, -inf, inf, ...). NaN stays where that term is 0 * inf."""
+    pole = b[0] == 0
+    if not bool(pole.any()):
+        return w
+    orders = t.arange(w.shape[0], dtype=w.dtype, device=w.device).reshape(
+        -1, *([1] * (w.dim() - 1))
+    )
+    dominant = (
+        a[0] * t.pow(-b[1], orders) / t.pow(b[0], orders + 1) if b.shape[0] > 1 else a[0] / b[0]
+    )
+    return t.where(pole, dominant, w)
 
 
 def reciprocal(t, b):
@@ -119,7 +135,81 @@ def power_of(t, u, p: float, w0):
         spread(plain, u[1:], m, w[m])
         k = m + 1
         w[k] = ((p + 1) * weighted[k] - k * plain[k]) / (k * u[0])
+    return _power_where_zero(t, _power_where_out_of_range(t, w, u, p), u, p)
+
+
+def _power_where_out_of_range(t, w, u, p: float):
+    """Where u_0 is finite and nonzero but u_0^p under- or overflows (x^2.5 at 1e-300), the
+    recurrence scales every coefficient by w_0 = 0 or inf and loses them all. There
+    w_k = sum_j binom(p, j) u_0^(p-j) (d^j)_k with d = u - u_0, each power of u_0 taken on
+    its own (x^2.5 at 1e-300: f'' = 3.75e-150, as reverse mode gives); O(K^3), at those
+    points only."""
+    lost = (u[0] != 0) & t.isfinite(u[0]) & ((w[0] == 0) | t.isinf(w[0]))
+    if not bool(lost.any()):
+        return w
+    points = lost.nonzero().flatten()
+    v = u[:, points]
+    d = v.clone()
+    d[0] = 0.0
+    total = t.zeros_like(v)
+    power, binomial = constant_series(t, 1.0, v), 1.0
+    for j in range(u.shape[0]):
+        if j:
+            power, binomial = cauchy(t, power, d), binomial * (p - j + 1) / j
+        term = binomial * t.pow(v[0], p - j) * power
+        total += t.where(power != 0, term, t.zeros_like(term))  # no inf * 0 below order j
+    total[0] = w[0, points]
+    w = w.clone()
+    w[:, points] = total
     return w
+
+
+def _power_where_zero(t, w, u, p: float):
+    """Where u_0 = 0 the recurrence divides by 0. There u = c t^j (1 + ...), c = u_j its
+    first nonzero coefficient, so u^p = c^p t^q (...)^p with q = j p: a whole q >= 0 shifts
+    the series of (u / t^j)^p up by q orders ((x^2)^2.5 = x^5); any other q gives 0 below
+    order q and the infinite coefficients of t^q above it, on the side where u^p is real
+    (x^2.5 at 0: 0, 0, inf; sqrt(x) at 0: inf, -inf), as autograd's reverse mode does."""
+    zero = u[0] == 0
+    if not bool(zero.any()):
+        return w
+    size = u.shape[0]
+    w = w.clone()
+    unknown = zero.clone()  # points whose first nonzero order is not found yet
+    for j in range(1, size):
+        lead = unknown & (u[j] != 0)
+        unknown &= ~lead
+        if bool(lead.any()):
+            points = lead.nonzero().flatten()
+            w[1:, points] = _power_of_monomial(t, u[j:, points], p, j, size)
+    if p >= 1:  # u = 0 to order K: u^p = 0 to order K too
+        w[1:, unknown] = 0.0
+    return w
+
+
+def _power_of_monomial(t, v, p: float, j: int, size: int):
+    """Orders 1..size-1 of (t^j v)^p, for series v (orders 0..size-1-j) with v_0 != 0."""
+    q = j * p
+    if q >= 0 and q == int(q):
+        q = int(q)
+        full = t.full((size, v.shape[1]), math.nan, dtype=v.dtype, device=v.device)
+        full[: min(q, size)] = 0.0
+        if q < size:  # v is known to order size-1-j, so (t^j v)^p to order q + size-1-j
+            inner = power_of(t, v, p, t.pow(v[0], p))
+            known = min(inner.shape[0], size - q)
+            full[q : q + known] = inner[:known]
+        return full[1:]
+    out = t.empty((size - 1, v.shape[1]), dtype=v.dtype, device=v.device)
+    c = v[0]
+    odd = j % 2 == 1
+    scale = t.pow(t.abs(c), p) if odd else t.pow(c, p)  # even j, c < 0: nowhere real
+    side = t.sign(c) if odd else t.ones_like(c)
+    falling = 1.0
+    for k in range(1, size):
+        falling *= (q - k + 1) / k
+        zero_power = t.pow(t.zeros_like(c), q - k)
+        out[k - 1] = falling * scale * side**k * zero_power
+    return out
 
 
 def integer_power(t, u, p: int):
@@ -200,12 +290,22 @@ def integrate(t, u, h, w0):
 
 
 def one_minus_square(t, v):
-    """The series of 1 - v^2 as (1 - v)(1 + v): no cancellation near |v| = 1."""
-    return cauchy(t, shifted(-v, 1.0), shifted(v, 1.0))
+    """The series of 1 - v^2: its value as (1 - v_0)(1 + v_0), which keeps its digits near
+    |v_0| = 1, and the rest as -(v^2)_k, which keeps them near v_0 = 0 (as (1 - v)(1 + v),
+    order 1 was (1 - v_0) v_1 - v_1 (1 + v_0): asin''(1e-12) was off by 3e-5)."""
+    out = -cauchy(t, v, v)
+    out[0] = (1 - v[0]) * (1 + v[0])
+    return out
 
 
-def shifted(v, c: float):
-    """The series of v + c."""
+def magnitude(t, x0):
+    """max(1, |x_0|) where x_0 is finite, else 1: the scale that keeps x^2 from overflowing."""
+    size = t.abs(x0)
+    return t.where(t.isfinite(size), t.clamp(size, min=1.0), t.ones_like(size))
+
+
+def shifted(v, c):
+    """The series of v + c, for a number or a row of numbers c."""
     out = v.clone()
     out[0] += c
     return out
@@ -345,15 +445,21 @@ def atan(t, u):
 
 
 def asinh(t, u):
-    v = shorter(u)
-    return integrate(t, u, _inverse_sqrt(t, shifted(cauchy(t, v, v), 1.0)), t.asinh(u[0]))
+    # 1/sqrt(1 + v^2) as (1/c) / sqrt(1/c^2 + (v/c)^2) with c = max(1, |u_0|): v^2 overflows
+    # from |u_0| = 1.3e154 (asinh'(1e200) was 0; it is 1e-200).
+    c = magnitude(t, u[0])
+    v = shorter(u) / c
+    inside = cauchy(t, v, v)
+    inside[0] += c.reciprocal().square()
+    return integrate(t, u, _inverse_sqrt(t, inside) / c, t.asinh(u[0]))
 
 
 def acosh(t, u):
-    v = shorter(u)
-    # u^2 - 1 as (u - 1)(u + 1): no cancellation near u = 1.
-    below = cauchy(t, shifted(v, -1.0), shifted(v, 1.0))
-    return integrate(t, u, _inverse_sqrt(t, below), t.acosh(u[0]))
+    # u^2 - 1 as (u - 1)(u + 1), no cancellation near u = 1, scaled by c as in asinh.
+    c = magnitude(t, u[0])
+    v = shorter(u) / c
+    below = cauchy(t, shifted(v, -c.reciprocal()), shifted(v, c.reciprocal()))
+    return integrate(t, u, _inverse_sqrt(t, below) / c, t.acosh(u[0]))
 
 
 def atanh(t, u):
@@ -402,23 +508,58 @@ def relu(t, u):
 
 
 def sinc(t, u):
-    """sin(pi u)/(pi u); near 0 (|pi u_0| < SINC_SERIES_RADIUS) from sinc's own power series,
-    where the quotient divides by zero (at 0) or loses its digits to cancellation."""
+    """sin(pi u)/(pi u); near 0 (|pi u_0| < sinc_series_radius(K)) from sinc's own power
+    series, where the quotient divides by zero (at 0) or loses its digits."""
     y = math.pi * u
     s = sin_cos(t, y)[0]
     w = with_value(divide(t, s, y), t.sinc(u[0]))
-    near = (t.abs(y[0]) < SINC_SERIES_RADIUS).nonzero().flatten()
+    order = u.shape[0] - 1
+    near = (t.abs(y[0]) < sinc_series_radius(order)).nonzero().flatten()
     if near.numel():
-        w[:, near] = _sinc_power_series(t, y[:, near])
+        w[:, near] = _sinc_power_series(t, y[:, near], sinc_series_radius(order))
+        far_from_zero = t.abs(y[0, near]) >= SINC_SERIES_RADIUS
+        w[0, near] = t.where(far_from_zero, t.sinc(u[0, near]), w[0, near])
     return w
 
 
-def _sinc_power_series(t, y):
-    """sin(y)/y = sum_m (-1)^m y^(2m) / (2m+1)!, by Horner's rule in the series of y^2. For
-    |y_0| < 1, terms past order K + 28 in y are below 1e-26 of the kept ones."""
-    terms = (y.shape[0] - 1) // 2 + 15
+def sinc_series_radius(order: int) -> float:
+    """The |y| below which sin(y)/y is summed from its power series at this order. The
+    quotient's recurrence w_k = (s_k - y_1 w_(k-1)) / y_0 multiplies its rounding by about
+    K!/|y_0|^K against the coefficients' size (at |y_0| = 1.1, order 20: d20f was -6.7e10,
+    truly 2.1e8); the power series loses about e^|y_0| to cancellation. The radius balances
+    the two (6.25 at order 20, 9.25 at 30: both below 1e-12)."""
+    radius = SINC_SERIES_RADIUS
+    while math.lgamma(order + 1) - order * math.log(radius) > radius:
+        radius += 0.25
+    return radius
+
+
+def _sinc_power_series(t, y, radius: float):
+    """sin(y)/y = sum_m (-1)^m y^(2m) / (2m+1)!, by Horner's rule in the series of y^2, with
+    terms until what they add to order K at |y_0| < radius is below 1e-20 of order K's size."""
+    order = y.shape[0] - 1
+    terms = _sinc_terms(order, radius)
     square = cauchy(t, y, y)
     total = constant_series(t, (-1) ** terms / math.factorial(2 * terms + 1), y)
     for m in range(terms - 1, -1, -1):
         total = shifted(cauchy(t, total, square), (-1) ** m / math.factorial(2 * m + 1))
     return total
+
+
+def _sinc_terms(order: int, radius: float) -> int:
+    """The count of power-series terms: y^(2m)/(2m+1)! adds binom(2m, K) y_0^(2m-K)/(2m+1)!
+    to coefficient K, and sinc's own coefficient K is about 1/(K+1)!."""
+    size = -math.lgamma(order + 2) - 46.0  # log of 1e-20 / (K+1)!
+    m = order // 2 + 1
+    while True:
+        k = min(order, 2 * m)
+        log_term = (
+            math.lgamma(2 * m + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(2 * m - k + 1)
+            + (2 * m - k) * math.log(radius)
+            - math.lgamma(2 * m + 2)
+        )
+        if 2 * m > order + radius and log_term < size:
+            return m
+        m += 1

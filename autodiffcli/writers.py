@@ -77,7 +77,25 @@ def check_output_path(path: str, parameter: str = "output") -> Path:
         )
     if target.exists() and not os.access(target, os.W_OK):
         raise OutputError(f"{name} exists and is read-only", parameter=parameter)
+    _probe_folder(parent, name, parameter)
     return target
+
+
+def _probe_folder(parent: Path, name: str, parameter: str) -> None:
+    """Create and remove an empty file where the output's temporary file will go: access()
+    says yes to root everywhere, yet /proc and /sys take no new files, and finding that out
+    only after the work would cost the whole run."""
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=parent, prefix=".autodiff-probe-")
+    except OSError as error:
+        raise OutputError(
+            f"{name}: cannot create a file in folder '{printable(str(parent))}' "
+            f"({_reason(error)}); write elsewhere",
+            parameter=parameter,
+        ) from None
+    os.close(descriptor)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def writes_in_place(path: str | Path) -> bool:
@@ -100,8 +118,20 @@ _DESCRIPTOR_ALIASES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/
 
 
 def replaced_file(path: str | Path) -> Path:
-    """The file an atomic write replaces: a symlink's final target, so the link survives."""
-    return Path(os.path.realpath(path))
+    """The file an atomic write replaces: a symlink's final target, so the link survives.
+    A loop of links has no target: an OutputError (realpath would return the link itself,
+    and the rename would replace the link with a file)."""
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # a new file, or a link to one not made yet
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            return Path(os.path.realpath(path))
+        raise OutputError(
+            f"'{printable(str(path))}' is a loop of symbolic links with no file at its end; "
+            "remove the link or write elsewhere"
+        ) from None
 
 
 @contextlib.contextmanager

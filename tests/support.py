@@ -72,3 +72,19 @@ def check_grid(
         for c in table(expression, points, order, device, dtype, method=method)
     ]
     return verify.check(expression, columns, order, rtol, atol, timeout=timeout)
+
+
+def modules_loaded_by(*arguments: str, exit_code: int = 0, input: str | None = None) -> set[str]:
+    """The top-level modules that a real ``autodiff`` process has imported when it exits."""
+    script = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: os.write(2, ('\\n' + ' '.join(sorted(sys.modules))).encode()))\n"
+        "from autodiffcli.cli import main\n"
+        f"sys.argv = ['autodiff', *{list(arguments)!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, input=input
+    )
+    assert done.returncode == exit_code, done.stderr
+    return {name.split(".")[0] for name in done.stderr.splitlines()[-1].split()}

@@ -338,3 +338,47 @@ def test_io_error_in_any_atomic_file_is_a_write_failure(tmp_path):
         raise OSError(28, "No space left on device")
     assert path.read_text() == "precious\n"
     assert os.listdir(tmp_path) == ["t.txt"]
+
+
+# ----- Issue 20: CLI details -----
+
+
+def test_the_root_help_gives_each_command_whole():
+    result = invoke("--help")
+    commands = result.stdout[result.stdout.index("Commands:") :]
+    assert "…" not in commands and "..." not in commands
+    assert "Write x, f(x) and its derivatives as a table." in result.stdout
+
+
+def test_derive_help_lists_taylor_at_with_the_output_options():
+    text = invoke("derive", "--help").stdout
+    output = text[text.index("Output:") :]
+    assert "Figure:" not in text
+    assert "--taylor-at" in output[: output.index("\n\n")]
+
+
+def test_an_expression_that_ends_with_an_operator_points_past_its_end():
+    lines = invoke("derive", "x**").stderr.splitlines()
+    assert "ends with '**'" in lines[0]
+    assert lines[2].index("^") == lines[1].index("x**") + 3
+
+
+@pytest.mark.parametrize("text", ["floor(x)", "a*x", "round(x)"])
+def test_no_hint_names_a_function_far_from_what_was_typed(text):
+    assert "did you mean" not in invoke("derive", text).stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"), [("sinn(x)", "sin"), ("pii*x", "pi"), ("tnah(x)", "tanh")]
+)
+def test_a_typo_gets_the_name_it_was_meant_to_be(text, hint):
+    assert f"did you mean '{hint}'?" in invoke("derive", text).stderr
+
+
+def test_ndjson_says_that_nan_and_inf_are_written_as_null_and_wrote_comes_last(tmp_path):
+    path = tmp_path / "t.ndjson"
+    result = invoke("derive", "log(x)", "--num", "3", "-o", str(path))
+    lines = result.stderr.splitlines()
+    assert "NDJSON writes them as null" in lines[0]
+    assert lines[-1].startswith("Wrote: 3 rows")
+    assert '"f":null' in path.read_text().splitlines()[0]

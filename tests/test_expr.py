@@ -158,8 +158,17 @@ def test_deep_nesting_is_a_clear_error_not_a_crash():
     assert "nested" in message("(" * 500 + "x" + ")" * 500)
 
 
-def test_long_flat_sum_is_a_clear_error_not_a_crash():
-    assert "nested" in message("+".join(["x"] * 3000))
+def test_a_sum_too_long_for_pythons_parser_says_so():
+    assert "too many terms" in message("+".join(["x"] * 3000))
+
+
+def test_a_flat_sum_of_399_terms_is_not_nested():
+    text = " + ".join(f"{i}.25*x" for i in range(1, 399)) + " - x*x/x*x"
+    assert len(lang.parse(text).nodes) > 700
+
+
+def test_a_tower_of_powers_is_nested_however_flat_it_is_written():
+    assert "nested" in message("x**" * 250 + "x")
 
 
 def test_integer_literal_over_python_digit_limit_is_a_clear_error():

@@ -320,6 +320,88 @@ def test_issue_reproducers_print_the_true_value(text, x, order, true):
     assert value == pytest.approx(true, rel=1e-10)
 
 
+# ----- The two engines -----
+# Points where one engine gave NaN, 0 or lost digits while the other was right (issue 20).
+ENGINE_EDGES = [
+    ("pow(x, 2.5)", [0.0, 0.5, 2.0]),
+    ("pow(x, 1.5)", [0.0, 2.0]),
+    ("pow(x, 65537)", [0.0, 1.0]),
+    ("pow(x - 1, x)", [1.0, 2.0]),
+    ("asinh(x)", [-1e200, 1e155, 1e200]),
+    ("acosh(x)", [1e155, 1e200]),
+    ("asin(x)", [1e-200, 1e-16, 1e-12]),
+    ("acos(x)", [1e-200, 1e-16, 1e-12]),
+    ("atanh(x)", [1e-200, 1e-16, 1e-12]),
+    ("tanh(x)", [1e-300, 1e-100]),
+]
+
+
+def taylor_columns(parsed, xs, order: int) -> list[np.ndarray]:
+    """[x, f, f', ...] by the table's code path, in Taylor mode."""
+    g = domains.from_values(np.asarray(xs, dtype=np.float64), len(xs))
+    columns = table(parsed, g, order, "cpu", torch.float64, method="taylor")
+    return [t.numpy().astype(np.float64) for t in columns]
+
+
+def is_right(ours: np.ndarray, exact: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (np.isinf(exact) & (ours == exact)) | (np.abs(ours - exact) <= allowed)
+
+
+@pytest.mark.parametrize(
+    ("text", "points"), CORPUS + ENGINE_EDGES, ids=[text for text, _ in CORPUS + ENGINE_EDGES]
+)
+def test_the_engines_agree_wherever_one_of_them_is_right(text, points):
+    """Right means within --check's relative tolerance of the reference, plus the rounding
+    noise that the formula itself carries (zero where the reference is not 0 and well
+    conditioned), never an absolute tolerance that would hide an error in a tiny value."""
+    parsed = lang.parse(text)
+    xs = np.array(sorted(set(points)), dtype=np.float64)
+    reverse_columns = autograd_columns(parsed, xs, ORDER)[1:]
+    series_columns = taylor_columns(parsed, xs, ORDER)[1:]
+    reference = verify.symbolic_columns(parsed, xs, ORDER + 1, timeout=None)
+    noise = rounding_noise(parsed, xs, reverse_columns)
+    rtol = job.check_tolerances("float64", None, None)[0]
+    # Where reverse mode's chain rule meets inf * 0 (KNOWN_LIMITS), only Taylor can be right.
+    known = np.array([(text, x) in KNOWN_LIMITS for x in xs])
+    for k in range(1, ORDER + 1):
+        exact = reference[k]
+        with np.errstate(invalid="ignore", over="ignore"):
+            inside = EPS * np.abs(xs) * np.nan_to_num(np.abs(reference[k + 1]), posinf=0.0)
+        allowed = SAFETY * (noise[k] + inside) + rtol * np.abs(exact) + TINY
+        by_reverse = is_right(reverse_columns[k], exact, allowed)
+        by_taylor = is_right(series_columns[k], exact, allowed)
+        apart = (by_reverse != by_taylor) & ~(known & by_taylor)
+        assert not apart.any(), (
+            f"{text}, order {k}: x = {xs[apart].tolist()}, reverse "
+            f"{reverse_columns[k][apart].tolist()}, taylor {series_columns[k][apart].tolist()}, "
+            f"reference {exact[apart].tolist()}"
+        )
+
+
+INF = math.inf
+
+
+@pytest.mark.parametrize("method", ["reverse", "taylor"])
+@pytest.mark.parametrize(
+    ("text", "x", "limits"),
+    [
+        ("sqrt(x)", 0.0, [0.0, INF, -INF, INF, -INF]),
+        ("log(x)", 0.0, [-INF, INF, -INF, INF, -INF]),
+        ("1/x", 0.0, [INF, -INF, INF, -INF, INF]),
+        ("pow(x, 2.5)", 0.0, [0.0, 0.0, 0.0, INF, -INF]),
+        ("pow(x, 1.5)", 0.0, [0.0, 0.0, INF, -INF, INF]),
+        ("pow(x, 65537)", 0.0, [0.0, 0.0, 0.0, 0.0, 0.0]),
+        ("cbrt(x)", 0.0, [0.0, INF, -INF, INF, -INF]),
+    ],
+)
+def test_both_engines_give_the_one_sided_limits_at_a_branch_point(method, text, x, limits):
+    columns = (autograd_columns if method == "reverse" else taylor_columns)(
+        lang.parse(text), [x], ORDER
+    )
+    assert [float(column[0]) for column in columns[1:]] == limits
+
+
 # ----- The grid count rule -----
 
 

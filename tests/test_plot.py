@@ -191,16 +191,25 @@ def test_show_opens_a_pyplot_figure_holding_the_curves(monkeypatch):
     import matplotlib
     import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")  # no real window in tests: capture what plt.show() would open
+    matplotlib.use("Agg")  # no real window in tests: capture what the window would show
     monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(files, "_answers", lambda address: True)
     shown = []
-    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    monkeypatch.setattr(files, "show_figure", lambda: shown.append(plt.gcf()))
     result = invoke("plot", "x*sin(x)", "--num", "11", "--show")
     assert result.exit_code == 0, result.stderr
     lines = shown[0].axes[0].get_lines()
     x, y = lines[0].get_data()
     np.testing.assert_allclose(y, x * np.sin(x), rtol=1e-15)
     plt.close("all")
+
+
+def test_show_where_matplotlib_found_no_window_system_is_an_error_not_a_warning():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with pytest.raises(errors.OutputError, match="cannot open a window"):
+        files.show_figure()
 
 
 # ----- Figures read back: poles, ranges, tangents, undefined points -----
@@ -474,8 +483,8 @@ def test_format_and_size_checks_do_not_import_matplotlib():
     assert done.stdout.strip() == "False", done.stderr
 
 
-def test_formats_known_without_matplotlib_are_ones_it_writes():
-    assert set(files.supported_formats()) >= files.COMMON_FORMATS
+def test_formats_known_without_matplotlib_are_the_ones_it_writes():
+    assert set(files.supported_formats()) == files.COMMON_FORMATS
 
 
 def test_bad_size_error_names_the_parameter():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import invoke, run_cli
+from support import invoke, modules_loaded_by, run_cli
 
 # /dev/zero and an over-long line must be refused within this (the process included).
 GIVE_UP_SECONDS = 15.0
@@ -229,3 +229,167 @@ def test_random_option_values_never_produce_an_internal_error(
     result = invoke("derive", *args, "--max-points", max_points, *choice, "--", expression)
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert result.exit_code in (0, 1, 2), result.stderr
+
+
+# ----- Issue 20: runs that stay bounded and clean -----
+
+# A check whose references take about 20 s here (sympy differentiates a nest 8 times).
+SLOW_CHECK = ["derive", "sin(sin(sin(sin(sin(sin(x))))))", "-k", "8", "--num", "3", "--check"]
+
+
+def _forks(pid: int) -> list[int]:
+    """The children of ``pid`` that are forks of it (same command line): its checkers, not
+    the short-lived helpers that imports may start."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                same = (entry / "cmdline").read_bytes() == command
+            except OSError:
+                continue
+            if int(fields[1]) == pid and same:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_check_with_its_checker() -> tuple[subprocess.Popen, list[int]]:
+    """A --check whose references would take 1,000 s, once a forked checker has worked for
+    half a second (the numerical reference of 3 points may finish sooner)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autodiffcli", *SLOW_CHECK, "--check-timeout", "1000", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + START_SECONDS
+    while not _forks(process.pid):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)
+    checkers = _forks(process.pid)
+    assert checkers and process.poll() is None
+    return process, checkers
+
+
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+)
+def test_a_signal_during_check_ends_the_run_and_its_checker_within_a_second(signum, code):
+    process, checkers = _start_check_with_its_checker()
+    process.send_signal(signum)
+    assert _gone_within(checkers, 2.0)  # not after the references' 1,000 s budget
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == code and stderr.count("\n") == 1, stderr
+
+
+def test_the_checker_dies_with_a_main_process_killed_outright():
+    process, checkers = _start_check_with_its_checker()
+    process.kill()
+    process.wait()
+    assert _gone_within(checkers, 2.0)
+
+
+def test_a_check_timeout_beyond_a_day_is_refused_up_front():
+    result = invoke("derive", "--num", "3", "--check", "--check-timeout", "3e6")
+    assert "at most 86,400 seconds" in one_line_error(result)
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line_not_a_traceback():
+    script = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupted(name, *args, **kwargs):\n"
+        "    if name == 'typer':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupted\n"
+        "from autodiffcli.launch import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 130
+    assert done.stderr == "Error: interrupted\n"
+
+
+@pytest.mark.parametrize("lines", ["1,5\n2,5\n", "1\n2,5\n"])
+def test_a_decimal_comma_in_one_value_per_line_input_is_an_error_naming_the_line(lines):
+    result = invoke("derive", "x", "--input", "-", "-k", "0", input=lines)
+    line = lines.splitlines().index(next(li for li in lines.splitlines() if "," in li)) + 1
+    message = one_line_error(result)
+    assert f"line {line}:" in message and "decimal comma" in message
+    assert result.stdout == ""
+
+
+def test_several_columns_with_a_header_are_still_read():
+    result = invoke("derive", "x", "--input", "-", "-k", "0", input="x,y\n1,5\n2,5\n")
+    assert result.exit_code == 0 and result.stdout == "x,f\n1.0,1.0\n2.0,2.0\n"
+
+
+def test_a_taylor_point_beyond_float32_is_refused_like_a_start():
+    result = invoke("derive", "sin(x)", "--taylor-at", "1e39", "--dtype", "float32")
+    assert "beyond float32's largest value" in one_line_error(result)
+
+
+def test_show_with_a_display_that_does_not_answer_is_refused(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":97")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = invoke("plot", "--show")
+    assert "no window system at DISPLAY=':97'" in one_line_error(result)
+
+
+def test_output_onto_a_loop_of_symlinks_is_refused_and_the_links_stay(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    result = invoke("derive", "--num", "3", "-o", str(tmp_path / "a.csv"))
+    assert "loop of symbolic links" in one_line_error(result)
+    assert (tmp_path / "a.csv").is_symlink() and (tmp_path / "b.csv").is_symlink()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "--graph", "/proc/version.png"],
+        ["explain", "--dot", "/proc/autodiff-test.dot"],
+        ["plot", "-o", "/proc/nope.png"],
+        ["derive", "-o", "/proc/nope.csv"],
+    ],
+)
+def test_an_output_in_a_folder_that_takes_no_files_is_refused_before_the_work(args):
+    result = invoke(*args)
+    assert "cannot create a file in folder '/proc'" in one_line_error(result)
+
+
+def test_the_max_memory_message_states_the_limit_it_applies():
+    assert "1048576 bytes" in one_line_error(invoke("derive", "--max-memory", "1e6"))
+    assert invoke("derive", "--num", "3", "--max-memory", "1048576").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["plot", "-o", "x.xyz"], ["plot", "--dpi", "nan"], ["plot", "--input", "-"]],
+)
+def test_a_rejected_plot_does_not_load_matplotlib(args):
+    loaded = modules_loaded_by(*args, exit_code=2, input="1\n2\nthree\n")
+    assert "matplotlib" not in loaded

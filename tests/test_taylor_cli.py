@@ -85,3 +85,45 @@ def test_derive_taylor_at_prints_the_coefficients(x0):
     coefficients = [float(line.split(",")[column]) for line in lines[1:]]
     expected = [math.exp(float(x0)) / math.factorial(k) for k in range(5)]
     np.testing.assert_allclose(coefficients, expected, rtol=1e-15)
+
+
+def derived_at(text: str, x: str, *args: str) -> dict[str, float]:
+    """The one row that derive writes for the point x read from --input."""
+    result = invoke("derive", text, "--input", "-", *args, input=f"{x}\n")
+    assert result.exit_code == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    return dict(zip(header.split(","), map(float, row.split(",")), strict=True))
+
+
+def sinc_derivative(x: float, order: int) -> float:
+    import mpmath
+
+    with mpmath.workdps(60):
+        return float(mpmath.diff(lambda t: mpmath.sincpi(t), mpmath.mpf(x), order))
+
+
+# The wrong numbers of issue 20, items 1-3 and 5, each as its reproducer wrote it.
+@pytest.mark.parametrize(
+    ("text", "x", "args", "column", "true"),
+    [
+        ("asinh(x)", "1e200", ["-k", "2"], "df", 1e-200),
+        ("asinh(x)", "1e200", ["-k", "1"], "df", 1e-200),
+        ("acosh(x)", "1e155", ["-k", "2"], "df", 1e-155),
+        ("asin(x)", "1e-12", ["-k", "2"], "d2f", 1e-12),
+        ("asin(x)", "1e-16", ["-k", "2"], "d2f", 1e-16),
+        ("asin(x)", "1e-200", ["-k", "2"], "d2f", 1e-200),
+        ("acos(x)", "1e-12", ["-k", "2"], "d2f", -1e-12),
+        ("atanh(x)", "1e-12", ["-k", "2"], "d2f", 2e-12),
+        ("tanh(x)", "1e-100", ["-k", "2", "--method", "reverse"], "d2f", -2e-100),
+        ("sinc(x)", "0.35", ["-k", "20"], "d20f", sinc_derivative(0.35, 20)),
+    ],
+)
+def test_issue_20_reproducers_print_the_true_value(text, x, args, column, true):
+    assert derived_at(text, x, *args)[column] == pytest.approx(true, rel=1e-9)
+
+
+@pytest.mark.parametrize(("text", "x"), [("asinh(x)", "1e20"), ("acosh(x)", "1e20")])
+def test_asinh_and_acosh_keep_their_derivative_in_float32(text, x):
+    assert derived_at(text, x, "-k", "2", "--dtype", "float32")["df"] == pytest.approx(
+        1e-20, rel=1e-6
+    )

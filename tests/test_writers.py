@@ -2,8 +2,6 @@
 does not pay for what a run does not use."""
 
 import io
-import subprocess
-import sys
 import threading
 import weakref
 
@@ -11,6 +9,7 @@ import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import modules_loaded_by
 
 from autodiffcli import writers
 
@@ -120,20 +119,6 @@ def test_a_file_output_is_a_plain_io_file_that_polars_writes_directly(tmp_path):
     # tempfile's wrapper made polars format into Python write() calls: 2x slower CSV
     with writers.atomic_output(tmp_path / "t.csv") as handle:
         assert isinstance(handle, io.BufferedWriter)
-
-
-def modules_loaded_by(*arguments: str) -> set[str]:
-    script = (
-        "import atexit, os, sys\n"
-        "atexit.register(lambda: os.write(2, ' '.join(sorted(sys.modules)).encode()))\n"
-        "from autodiffcli.cli import main\n"
-        f"sys.argv = ['autodiff', *{list(arguments)!r}]\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    return {name.split(".")[0] for name in done.stderr.split()}
 
 
 def test_the_default_job_imports_neither_polars_nor_pyarrow_nor_rich_nor_matplotlib():

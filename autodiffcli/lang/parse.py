@@ -10,7 +10,6 @@ This module imports neither torch nor sympy: expression errors answer at once.
 from __future__ import annotations
 
 import ast
-import difflib
 import keyword
 import math
 import re
@@ -116,7 +115,8 @@ def parse(text: str, variables: Sequence[str] = DEFAULT_VARIABLES) -> Expression
         raise _syntax_error(text, source, error) from None
     except (MemoryError, RecursionError):
         raise ExpressionError(
-            f"expression is nested too deeply (at most {MAX_DEPTH} levels); simplify it"
+            f"expression is nested too deeply (at most {MAX_DEPTH} levels) or chains too many "
+            "terms for Python's parser (about 2,000 in one sum); simplify it"
         ) from None
     except ValueError as error:  # e.g. integer literals over Python's digit limit
         raise ExpressionError(f"cannot read a number in the expression: {error}") from None
@@ -175,7 +175,9 @@ def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError
     # Map the column in `source` (where each '^' became '**') back to `text`.
     column = offset - source[: offset - 1].count("**") + text[: offset - 1].count("**")
     column = max(1, min(column, len(text) + 1))
-    hint, hint_column = _implicit_multiplication_hint(text)
+    hint, hint_column = _dangling_operator_hint(text)
+    if not hint:
+        hint, hint_column = _implicit_multiplication_hint(text)
     if not hint:
         hint, hint_column = _missing_operator_hint(text)
     if hint:
@@ -235,6 +237,19 @@ _TOKEN = re.compile(
     r"\s*+(?:(?P<number>0[xXoObB]\w++|\d++(?:\.\d*+)?+(?:[eE][+-]?\d++)?+|\.\d++"
     r"(?:[eE][+-]?\d++)?+)|(?P<name>[A-Za-z_]\w*+)|(?P<other>\S))"
 )
+
+
+_DANGLING = re.compile(r"(\*\*|[-+*/^])\s*$")
+
+
+def _dangling_operator_hint(text: str) -> tuple[str, int]:
+    """('... ends with ...', column just past the end) for 'x**' or 'sin(x) +': Python's
+    parser points at column 1 there."""
+    match = _DANGLING.search(text)
+    if match is None:
+        return "", 0
+    operator = match.group(1)
+    return f"the expression ends with '{operator}'; write what it applies to", len(text) + 1
 
 
 def _missing_operator_hint(text: str) -> tuple[str, int]:
@@ -301,7 +316,23 @@ def _check_size(tree: ast.Expression) -> None:
             )
         if count > MAX_NODES:
             raise ExpressionError(f"expression has more than {MAX_NODES:,} parts; simplify it")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        stack.extend(
+            (child, depth if _continues_chain(node, child) else depth + 1)
+            for child in ast.iter_child_nodes(node)
+        )
+
+
+# Operators that a flat chain repeats (a + b - c + ..., a * b / c * ...): Python's parser
+# nests such a chain to the left, one level per term, though nothing in it is nested.
+_CHAINS = ({ast.Add, ast.Sub}, {ast.Mult, ast.Div})
+
+
+def _continues_chain(node: ast.AST, child: ast.AST) -> bool:
+    """Whether ``child`` is the left operand of ``node`` in one flat chain of + and - (or of
+    * and /): depth counts nesting, not the length of a sum of 399 terms."""
+    if not (isinstance(node, ast.BinOp) and isinstance(child, ast.BinOp) and child is node.left):
+        return False
+    return any(type(node.op) in chain and type(child.op) in chain for chain in _CHAINS)
 
 
 def _tape(root: ast.AST, source: str, variables: tuple[str, ...]) -> list[Node]:
@@ -379,7 +410,8 @@ def _check_call(node: ast.Call, source: str, variables: tuple[str, ...]) -> None
     if name not in FUNCTIONS:
         if name in variables or name in CONSTANTS:
             raise ExpressionError(f"'{name}' is not a function; write '{name}*(...)' to multiply")
-        raise ExpressionError(f"unknown function '{_shown(name)}'{_suggestion(name, FUNCTIONS)}")
+        hint = _suggestion(name, FUNCTIONS) or f"; the functions are {', '.join(sorted(FUNCTIONS))}"
+        raise ExpressionError(f"unknown function '{_shown(name)}'{hint}")
     if node.keywords:
         raise ExpressionError(f"{name}() takes no keyword arguments")
     if any(isinstance(arg, ast.Starred) for arg in node.args):
@@ -472,8 +504,32 @@ def _suggestion(name: str, known) -> str:
     alias = _ALIASES.get(name.lower())
     if alias in known:
         return f" - did you mean '{alias}'?"
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f" - did you mean '{close[0]}'?" if close else ""
+    near = [other for other in sorted(known) if _is_near(name.lower(), other)]
+    return f" - did you mean '{near[0]}'?" if near else ""
+
+
+def _is_near(name: str, other: str) -> bool:
+    """A typo away: one letter added, dropped, changed or two swapped ('sinn', 'pii', 'tnah'),
+    two for names of six letters or more; never a one-letter name ('a' is not 'e' mistyped)."""
+    allowed = 2 if len(name) >= 6 else 1
+    if len(name) < 2 or abs(len(name) - len(other)) > allowed:  # a 10,000-letter name: at once
+        return False
+    return _edit_distance(name, other) <= allowed
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+    adjacent letters each cost 1."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def _not_allowed(node: ast.AST, variables: tuple[str, ...]) -> str:

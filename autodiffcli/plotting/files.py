@@ -17,10 +17,10 @@ from autodiffcli.errors import OptionError, OutputError
 MAX_PIXELS = 100_000_000
 # Text stays text: SVG <text> elements and PDF TrueType (Type 42) fonts instead of Type 3.
 FONT_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
-# Formats every supported matplotlib writes: checked without importing matplotlib.
+# The formats matplotlib writes (with pillow): checked without importing matplotlib.
 COMMON_FORMATS = frozenset(
-    ["eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff"]
-    + ["webp"]
+    ["avif", "eps", "gif", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg"]
+    + ["svgz", "tif", "tiff", "webp"]
 )
 
 
@@ -32,16 +32,11 @@ def supported_formats() -> dict[str, str]:
 
 
 def image_format(path: str) -> str:
-    """The image format from ``path``'s extension, or a clear error listing the supported ones.
-
-    Common formats answer without importing matplotlib; others ask it.
-    """
+    """The image format from ``path``'s extension, or a clear error listing the supported
+    ones; without importing matplotlib (a second), whose formats are COMMON_FORMATS (test)."""
     suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in COMMON_FORMATS:
-        return suffix
-    formats = supported_formats()
-    if suffix not in formats:
-        known = ", ".join(sorted(formats))
+    if suffix not in COMMON_FORMATS:
+        known = ", ".join(sorted(COMMON_FORMATS))
         raise OutputError(
             f"cannot write a '{suffix or path}' image; use one of: {known} "
             "(e.g. {opt.output}=plot.png)",
@@ -111,18 +106,72 @@ def save_figure(figure, path: str, fmt: str, dpi: float) -> None:
 
 
 def check_display() -> None:
-    """--show needs a window system: fail clearly (before any work) where there is none."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
+    """--show needs a window system: fail clearly (before any work) where there is none, or
+    where DISPLAY names one that does not answer (matplotlib would fall back to a canvas
+    without windows, warn, and show nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    x11, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
+    if not (x11 or wayland):
         raise OutputError(
             "{opt.show} needs a display (DISPLAY is not set); use {opt.output} FILE instead",
             parameter="show",
         )
+    if not any(_answers(address) for address in _display_sockets(x11, wayland)):
+        shown = f"DISPLAY={x11!r}" if x11 else f"WAYLAND_DISPLAY={wayland!r}"
+        raise OutputError(
+            f"{{opt.show}} found no window system at {shown}; start one or use "
+            "{opt.output} FILE instead",
+            parameter="show",
+        )
+
+
+def _display_sockets(x11: str | None, wayland: str | None) -> list:
+    """Where the X server of DISPLAY ([host]:n[.screen]) and the Wayland compositor listen:
+    a path for a local socket, (host, port) for X over TCP."""
+    addresses: list = []
+    if wayland:
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        addresses.append(wayland if os.path.isabs(wayland) else os.path.join(runtime, wayland))
+    if x11:
+        host, _, rest = x11.rpartition(":")
+        number = rest.split(".")[0]
+        if number.isdigit():
+            if host in ("", "unix") or host.startswith("/"):
+                addresses.append(f"/tmp/.X11-unix/X{number}")
+                addresses.append(f"\0/tmp/.X11-unix/X{number}")  # the abstract socket
+            else:
+                addresses.append((host, 6000 + int(number)))
+        elif x11.startswith("/"):  # macOS-style launchd socket path
+            addresses.append(x11)
+    return addresses
+
+
+def _answers(address, timeout: float = 1.0) -> bool:
+    """Whether something accepts a connection at ``address`` within ``timeout`` seconds."""
+    import socket
+
+    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as connection:
+            connection.settimeout(timeout)
+            connection.connect(address)
+    except OSError:
+        return False
+    return True
 
 
 def show_figure() -> None:
-    """Open the window of the figure made with ``interactive=True``."""
+    """Open the window of the figure made with ``interactive=True``; an error where matplotlib
+    found no window system after all (it falls back to a canvas without windows)."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
+    backend = matplotlib.get_backend().lower()
+    if backend in ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template") or "inline" in backend:
+        raise OutputError(
+            f"{{opt.show}} cannot open a window: matplotlib found no window system and uses "
+            f"the {backend} canvas; use {{opt.output}} FILE instead",
+            parameter="show",
+        )
     plt.show()

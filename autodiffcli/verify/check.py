@@ -5,6 +5,7 @@ and the report of how far each order is from each.
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -113,18 +114,31 @@ def check(
     xs = np.asarray(columns[0], dtype=np.float64)
     n = len(xs)
     # Forked references run side by side; in this process they share mpmath's global precision.
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=2 if forks(timeout) else 1) as pool:
-        symbolic = pool.submit(
-            bounded, lambda: symbolic_orders(expression, xs, order), range(order + 1), n, timeout
-        )
-        numerical = pool.submit(
-            bounded,
-            lambda: numerical_orders(expression, xs, order, rtol, atol),
-            range(1, order + 1),
-            n,
-            timeout,
-        )
-        symbolic, numerical = symbolic.result(), numerical.result()
+        try:
+            symbolic = pool.submit(
+                bounded,
+                lambda: symbolic_orders(expression, xs, order),
+                range(order + 1),
+                n,
+                timeout,
+                stop,
+            )
+            numerical = pool.submit(
+                bounded,
+                lambda: numerical_orders(expression, xs, order, rtol, atol),
+                range(1, order + 1),
+                n,
+                timeout,
+                stop,
+            )
+            symbolic, numerical = symbolic.result(), numerical.result()
+        except BaseException:
+            # Ctrl-C, SIGTERM or SIGHUP in the main thread: end the references now, or the
+            # pool would wait for their whole budget before the exception could leave.
+            stop.set()
+            raise
     rows = []
     for k in range(order + 1):
         values, reasons = symbolic[k]

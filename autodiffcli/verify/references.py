@@ -13,8 +13,12 @@ what does not finish is reported as skipped, "too expensive", never a hang. Impo
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -36,6 +40,8 @@ TRUST_FRACTION = 0.1  # estimates must agree within this fraction of the check's
 DEFAULT_TIMEOUT = 5.0  # seconds per reference and order
 CHUNK = 64  # points per message from a reference process
 EXP_LIMIT = 1e9  # exp(a) for |a| beyond this saturates to inf or 0 (float64 ends at 710)
+WAKE_SECONDS = 0.1  # how often a wait for a reference looks whether it should stop
+_PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
 
 
 # Why a point has no reference value (0: it has one).
@@ -286,17 +292,24 @@ def numerical_orders(expression: Expression, xs, order: int, rtol, atol) -> Iter
             yield k, begin, values, reasons
 
 
-def bounded(chunks: Callable[[], Iterator], orders: Iterable[int], n: int, timeout: float | None):
+def bounded(
+    chunks: Callable[[], Iterator],
+    orders: Iterable[int],
+    n: int,
+    timeout: float | None,
+    stop: threading.Event | None = None,
+):
     """{order: (values, reasons)} from the chunks ``chunks()`` yields, each order given at most
-    ``timeout`` seconds (None: no limit, computed here). Past the budget the work is stopped
-    (a forked process is killed) and the points not done are marked too expensive."""
+    ``timeout`` seconds (None: no limit, computed here). Past the budget, or once ``stop`` is
+    set (the main thread was interrupted), the work is stopped (a forked process is killed)
+    and the points not done are marked too expensive."""
     results = {k: (np.full(n, math.nan), np.full(n, EXPENSIVE, dtype=np.int8)) for k in orders}
     if not forks(timeout):
         for k, begin, values, reasons in chunks():
             _store(results, k, begin, values, reasons)
         return results
     with _forked(chunks) as receive:
-        for message in _until_budget(receive, orders, n, timeout):
+        for message in _until_budget(receive, orders, n, timeout, stop or threading.Event()):
             if message[0] == "error":
                 for _, reasons in results.values():
                     reasons[reasons == EXPENSIVE] = FAILED
@@ -316,15 +329,21 @@ def _store(results, k, begin, values, reasons) -> None:
     results[k][1][begin:end] = reasons
 
 
-def _until_budget(receive, orders: Iterable[int], n: int, timeout: float) -> Iterator:
-    """Messages from the worker until every order is done or one order exceeds ``timeout``."""
+def _until_budget(
+    receive, orders: Iterable[int], n: int, timeout: float, stop: threading.Event
+) -> Iterator:
+    """Messages from the worker until every order is done, one order exceeds ``timeout``, or
+    ``stop`` is set; waits in slices of WAKE_SECONDS so that a stop is seen at once."""
     for _ in orders:
         deadline = time.monotonic() + timeout
         done = 0
         while done < n:
-            message = receive(deadline - time.monotonic())
-            if message is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.is_set():
                 return
+            message = receive(min(left, WAKE_SECONDS))
+            if message is None:
+                continue
             yield message
             if message[0] == "error":
                 return
@@ -336,12 +355,12 @@ def _forked(chunks: Callable[[], Iterator]):
     """A forked worker sending what ``chunks()`` yields; killed on leaving the block."""
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
-    worker = context.Process(target=_produce, args=(chunks, writer), daemon=True)
+    worker = context.Process(target=_produce, args=(chunks, writer, os.getpid()), daemon=True)
     worker.start()
     writer.close()
 
     def receive(seconds: float):
-        if seconds <= 0 or not reader.poll(seconds):
+        if not reader.poll(seconds):
             return None
         try:
             return reader.recv()
@@ -356,7 +375,8 @@ def _forked(chunks: Callable[[], Iterator]):
         reader.close()
 
 
-def _produce(chunks: Callable[[], Iterator], writer) -> None:
+def _produce(chunks: Callable[[], Iterator], writer, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         for message in chunks():
             writer.send(message)
@@ -364,3 +384,13 @@ def _produce(chunks: Callable[[], Iterator], writer) -> None:
         writer.send(("error", repr(error)))
     finally:
         writer.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the forked reference: be killed when the process that forked it dies, even by
+    SIGKILL, which no cleanup of the parent's can follow (Linux's PR_SET_PDEATHSIG); a parent
+    already gone by then ends it at once."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
