@@ -137,11 +137,11 @@ def warn_nonfinite(
         message("Warning", "yellow", f"non-finite values (NaN or inf): {bad} - {text}")
 
 
-def report_check(problem: Problem, rtol, atol, timeout) -> None:
+def report_check(problem: Problem, rtol, atol, timeout, points) -> None:
     """--check: the comparison on stderr; exit 1 (CheckFailed) if it fails."""
     from autodiffcli.errors import CheckFailed
 
-    outcome = run.check(problem, rtol, atol, timeout)
+    outcome = run.check(problem, rtol, atol, timeout, points)
     sys.stderr.write(outcome.report + "\n")
     if outcome.failure:
         raise CheckFailed(outcome.failure)
@@ -173,6 +173,7 @@ def derive(
     rtol: o.RTol = None,
     atol: o.ATol = None,
     check_timeout: o.CheckTimeout = None,
+    check_points: o.CheckPoints = None,
 ) -> None:
     """Write x, f(x) and its derivatives as a table (CSV on stdout by default)."""
     with reported():
@@ -192,6 +193,7 @@ def derive(
         )
         table_format = job.check_table_output(output, fmt.value if fmt else None)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
+        sampled = job.check_points(check_points)
         job.check_finite_points("taylor_at", taylor_at, problem.dtype)
         from autodiffcli import writers
 
@@ -207,7 +209,7 @@ def derive(
             warn_nonfinite(written.names, written.counts, problem, table_format)
         try:
             if tolerances:
-                report_check(problem, *tolerances)
+                report_check(problem, *tolerances, sampled)
         finally:
             if not quiet and output not in (None, "-"):
                 message("Wrote", "green", f"{written.rows:,} rows to {output}")
@@ -246,6 +248,7 @@ def plot(
     rtol: o.RTol = None,
     atol: o.ATol = None,
     check_timeout: o.CheckTimeout = None,
+    check_points: o.CheckPoints = None,
     reference: o.Reference = False,
 ) -> None:
     """Plot f and its derivatives to an image (default plot.png) or the terminal."""
@@ -281,6 +284,7 @@ def plot(
         )
         run.check_figure(figure, problem.dtype)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
+        sampled = job.check_points(check_points)
         drawn = run.draw(problem, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
@@ -289,7 +293,7 @@ def plot(
                 message("Wrote", "green", figure.file)
             warn_nonfinite(drawn.names, drawn.counts, problem)
         if tolerances:
-            report_check(problem, *tolerances)
+            report_check(problem, *tolerances, sampled)
 
 
 @command(

@@ -13,6 +13,7 @@ from autodiffcli import domain as domains
 from autodiffcli.errors import GridError, OptionError
 from autodiffcli.limits import (
     AUTO_REVERSE_UP_TO,
+    DEFAULT_CHECK_POINTS,
     DEFAULT_MAX_POINTS,
     DTYPE_MAX,
     DTYPES,
@@ -25,8 +26,14 @@ from autodiffcli.limits import (
 )
 from autodiffcli.problem import Problem
 
-# --check's default (rtol, atol) per dtype.
-TOLERANCES = {"float64": (1e-10, 1e-12), "float32": (1e-4, 1e-5)}
+# --check's default (rtol, atol) per dtype: no absolute tolerance, which would pass any error
+# in a value smaller than itself (0 against 1e-200, or exp(x) - 1 = 0 at 1e-20).
+TOLERANCES = {"float64": (1e-10, 0.0), "float32": (1e-4, 0.0)}
+# What --check allows where the reference is exactly 0: rounding noise on a true zero.
+NOISE_AT_ZERO = {"float64": 1e-12, "float32": 1e-5}
+# ... and everywhere: two steps of the dtype's smallest subnormal, the spacing of the values
+# a table can hold there (float32's sigmoid(-100) is 3.78e-44, the nearest float32 to 3.72e-44).
+SUBNORMAL_STEPS = {"float64": 2 * 5e-324, "float32": 2 * 1.401298464324817e-45}
 # --check-timeout's largest value: a day per reference and order (3e6 s overflowed a wait).
 MAX_CHECK_TIMEOUT = 86_400.0
 
@@ -172,6 +179,25 @@ def check_finite_points(
                 parameter=parameter,
                 value=value,
             )
+
+
+def check_points(value: str | None) -> int | None:
+    """--check-points: a whole number of rows >= 1, or 'all' (None: every row)."""
+    if value is None:
+        return DEFAULT_CHECK_POINTS
+    if value.strip().lower() == "all":
+        return None
+    try:
+        count = float(value)
+    except ValueError:
+        count = math.nan
+    if not (math.isfinite(count) and count >= 1 and count == int(count)):
+        raise OptionError(
+            f"{{opt.check_points}} must be a whole number >= 1 or 'all', got {value!r}",
+            parameter="check_points",
+            value=value,
+        )
+    return int(count)
 
 
 def check_tolerances(

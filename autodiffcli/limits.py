@@ -30,6 +30,8 @@ AUTO_REVERSE_UP_TO = 1
 
 # ----- Sizes -----
 DEFAULT_MAX_POINTS = 1_000_000_000
+# --check compares this many rows by default (both references, every order), spread evenly.
+DEFAULT_CHECK_POINTS = 2000
 MAX_EXPLAIN_POINTS = 20
 
 

@@ -170,8 +170,19 @@ ATol = Annotated[
         "--atol",
         panel=CHECKS,
         metavar="A",
-        show_default="1e-12, float32 1e-5",
-        help="Absolute tolerance of --check.",
+        show_default="0",
+        help="Absolute tolerance of --check (where the reference is 0, rounding noise up to "
+        "1e-12, float32 1e-5, passes anyway).",
+    ),
+]
+CheckPoints = Annotated[
+    str | None,
+    _option(
+        "--check-points",
+        panel=CHECKS,
+        metavar="N|all",
+        show_default="2000",
+        help="How many rows --check compares, spread evenly with both ends; all: every row.",
     ),
 ]
 CheckTimeout = Annotated[

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from autodiffcli import domain as domains
 from autodiffcli.errors import BudgetError
-from autodiffcli.job import check_explain_points, check_finite_points
+from autodiffcli.job import (
+    NOISE_AT_ZERO,
+    SUBNORMAL_STEPS,
+    check_explain_points,
+    check_finite_points,
+)
+from autodiffcli.limits import DEFAULT_CHECK_POINTS
 from autodiffcli.problem import Problem
 
 
@@ -109,13 +115,23 @@ class CheckOutcome:
     failure: str | None
 
 
-def check(problem: Problem, rtol: float, atol: float, timeout: float | None = None) -> CheckOutcome:
-    """Compare a bounded sample of the table with the symbolic and numerical references."""
+def check(
+    problem: Problem,
+    rtol: float,
+    atol: float,
+    timeout: float | None = None,
+    points: int | None = DEFAULT_CHECK_POINTS,
+) -> CheckOutcome:
+    """Compare a sample of ``points`` rows of the table (None: all) with the symbolic and
+    numerical references."""
     from autodiffcli import verify
     from autodiffcli.engines import compute
 
-    sample = at_points(problem, problem.domain.take(verify.sample_indices(len(problem.domain)))[0])
+    indices = verify.sample_indices(len(problem.domain), points)
+    sample = at_points(problem, problem.domain.take(indices)[0])
     columns = [c.numpy().astype("float64") for c in compute.table(sample, target(problem))]
+    zero = NOISE_AT_ZERO[problem.dtype]
+    atol = atol + SUBNORMAL_STEPS[problem.dtype]
     rows = verify.check(
         problem.expression,
         columns,
@@ -123,8 +139,9 @@ def check(problem: Problem, rtol: float, atol: float, timeout: float | None = No
         rtol,
         atol,
         timeout=verify.DEFAULT_TIMEOUT if timeout is None else timeout,
+        zero=zero,
     )
-    report = verify.render(rows, rtol, atol, method=problem.method)
+    report = verify.render(rows, rtol, atol, method=problem.method, zero=zero)
     return CheckOutcome(report, verify.failure_message(rows))
 
 

@@ -106,9 +106,12 @@ def divide(t, a, b):
 def _divide_at_pole(t, w, a, b):
     """Where b_0 = 0 (a pole), each coefficient is infinite: the recurrence gives 0/0 = NaN,
     while its dominant term a_0 (-b_1)^k / b_0^(k+1) gives the sign that autograd's reverse
-    mode gives (1/x at 0: inf, -inf, inf, ...). NaN stays where that term is 0 * inf."""
+    mode gives (1/x at 0: inf, -inf, inf, ...). NaN stays where that term is 0 * inf. So
+    does a coefficient that overflows near a pole (1/x at 1e-300, where the recurrence meets
+    0 * inf): there the dominant term is infinite too, with the true sign."""
     pole = b[0] == 0
-    if not bool(pole.any()):
+    overflowed = t.isnan(w) & t.isfinite(a[0]) & t.isfinite(b[0]) & ~pole
+    if not bool(pole.any() or overflowed.any()):
         return w
     orders = t.arange(w.shape[0], dtype=w.dtype, device=w.device).reshape(
         -1, *([1] * (w.dim() - 1))
@@ -116,6 +119,7 @@ def _divide_at_pole(t, w, a, b):
     dominant = (
         a[0] * t.pow(-b[1], orders) / t.pow(b[0], orders + 1) if b.shape[0] > 1 else a[0] / b[0]
     )
+    w = t.where(overflowed & t.isinf(dominant), dominant, w)
     return t.where(pole, dominant, w)
 
 
@@ -140,11 +144,12 @@ def power_of(t, u, p: float, w0):
 
 def _power_where_out_of_range(t, w, u, p: float):
     """Where u_0 is finite and nonzero but u_0^p under- or overflows (x^2.5 at 1e-300), the
-    recurrence scales every coefficient by w_0 = 0 or inf and loses them all. There
+    recurrence scales every coefficient by w_0 = 0 or inf and loses them all, and where its
+    terms overflow it meets inf - inf (x^0.5 at 1e-300, order 3). There
     w_k = sum_j binom(p, j) u_0^(p-j) (d^j)_k with d = u - u_0, each power of u_0 taken on
     its own (x^2.5 at 1e-300: f'' = 3.75e-150, as reverse mode gives); O(K^3), at those
     points only."""
-    lost = (u[0] != 0) & t.isfinite(u[0]) & ((w[0] == 0) | t.isinf(w[0]))
+    lost = (u[0] != 0) & t.isfinite(u[0]) & ((w[0] == 0) | t.isinf(w[0]) | t.isnan(w).any(0))
     if not bool(lost.any()):
         return w
     points = lost.nonzero().flatten()
@@ -275,8 +280,15 @@ def quadratic(t, u, w0, h0, linear: float, square: float):
 def logistic(t, u):
     """The series of sigmoid(u): h = w (1 - w) at order 0 as sigmoid(u_0) sigmoid(-u_0), so
     neither tail loses its digits to 1 - w rounding to 0."""
-    w0 = t.sigmoid(u[0])
-    return quadratic(t, u, w0, w0 * t.sigmoid(-u[0]), 1.0, -1.0)
+    w0 = careful_sigmoid(t, u[0])
+    return quadratic(t, u, w0, w0 * careful_sigmoid(t, -u[0]), 1.0, -1.0)
+
+
+def careful_sigmoid(t, x):
+    """sigmoid(x) as e/(1 + e), e = exp(x), for x < 0: torch's sigmoid gives 0 in float32
+    from x = -88, where the truth (3.7e-44 at -100) is still a float32 subnormal."""
+    e = t.exp(-t.abs(x))
+    return t.where(x < 0, e / (1 + e), 1 / (1 + e))
 
 
 def shorter(u):

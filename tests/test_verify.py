@@ -81,7 +81,7 @@ def test_check_skips_points_where_the_reference_is_undefined():
     result = invoke("derive", "log(x)", "--start", "-1", "--stop", "1", "--check", "-q")
     assert result.exit_code == 0
     row = next(line for line in result.stderr.splitlines() if line.lstrip().startswith("0"))
-    assert int(row.split()[3]) == 101  # x <= 0: log is not real there
+    assert int(row.split()[3]) == 100  # x < 0: log is not real; at 0 both are -inf
 
 
 def test_check_samples_a_bounded_set_including_both_ends():
@@ -254,15 +254,20 @@ def test_numerical_reference_skips_an_infinite_derivative():
     assert reasons(rows, "numerical") == {"did not converge": 1}
 
 
-def test_numerical_reference_steps_relative_to_x_at_huge_and_tiny_magnitudes():
-    # (log''(1e-300) = -1e600 is beyond float64: order 1 only there)
-    for text, xs, order in (
-        ("x^3", [1e20, 1.5e20, 2e20], 3),
-        ("log(x)", [1e-300, 1e-43, 1e300], 1),
-    ):
+def test_numerical_reference_steps_relative_to_x_at_large_and_small_magnitudes():
+    for text, xs, order in (("x^3", [1e20, 1.5e20, 2e20], 3), ("log(x)", [1e-90, 1e-43, 1e45], 1)):
         rows = check_rows(text, xs, order)
         numerical = [row for row in rows if row.reference == "numerical"]
         assert all(row.passed and row.checked == 3 for row in numerical), text
+
+
+@pytest.mark.parametrize(("text", "x", "order"), [("sin(x)", 1e100, 1), ("exp(x)", 1e-100, 1)])
+def test_numerical_reference_says_where_it_cannot_resolve_x_instead_of_a_false_alarm(
+    text, x, order
+):
+    rows = check_rows(text, [x], order)
+    assert all(row.passed for row in rows)
+    assert reasons(rows, "numerical") == {"beyond the numerical reference's reach": 1}
 
 
 def test_a_pole_is_skipped_by_both_references():
@@ -353,3 +358,82 @@ def test_check_grid_passes_the_method_through_to_the_table():
         lang.parse("x*sin(x)"), g, 2, "cpu", torch.float64, RTOL, ATOL, method="reverse"
     )
     assert all(row.passed for row in rows) and len(rows) == 5
+
+
+# ----- Issue 20: a tolerance that sees errors in tiny values -----
+
+# What the tool printed before issue 20's fixes (items 1-4), at the order and dtype it printed.
+BEFORE_THE_FIXES = [
+    ("asinh(x)", 1e200, 2, 1, "float64", 0.0),
+    ("asin(x)", 1e-12, 2, 2, "float64", 1.0000333894311098e-12),
+    ("tanh(x)", 1e-100, 2, 2, "float64", -0.0),
+    ("sigmoid(x)", -100.0, 2, 1, "float32", 0.0),
+]
+
+
+def check_of(text: str, x: float, order: int, dtype: str, replaced=None):
+    """--check's verdict on the table at x, with one value replaced (order k, value)."""
+    from support import problem
+
+    from autodiffcli import run
+
+    built = problem(text, [x], order, "taylor", dtype=dtype)
+    columns = [np.asarray(c, dtype=np.float64) for c in run.table(built).values()]
+    if replaced is not None:
+        columns[replaced[0] + 1][0] = replaced[1]
+    rtol, atol, _ = job.check_tolerances(dtype, None, None)
+    rows = verify.check(
+        lang.parse(text),
+        columns,
+        order,
+        rtol,
+        atol + job.SUBNORMAL_STEPS[dtype],
+        timeout=None,
+        zero=job.NOISE_AT_ZERO[dtype],
+    )
+    return verify.failure_message(rows)
+
+
+@pytest.mark.parametrize(("text", "x", "order", "k", "dtype", "old"), BEFORE_THE_FIXES)
+def test_check_fails_on_the_numbers_before_the_fixes_and_passes_on_todays(
+    text, x, order, k, dtype, old
+):
+    assert check_of(text, x, order, dtype) is None
+    failure = check_of(text, x, order, dtype, replaced=(k, old))
+    assert failure is not None and f"order {k} differs" in failure
+
+
+def test_check_fails_where_the_users_formula_cancels_to_zero():
+    result = invoke("derive", "exp(x)-1", "--start", "1e-20", "--stop", "2e-20", "--num", "3")
+    assert result.exit_code == 0
+    checked = invoke(
+        "derive", "exp(x)-1", "--start", "1e-20", "--stop", "2e-20", "--num", "3", "--check"
+    )
+    assert checked.exit_code == 1 and "order 0 differs" in checked.stderr.splitlines()[-1]
+
+
+def test_rounding_noise_on_a_true_zero_passes():
+    # d/dx (sin^2 + cos^2) is 0; autograd adds terms of size 1 that cancel to a few ulps.
+    result = invoke("derive", "sin(x)^2 + cos(x)^2", "--num", "101", "--check", "-q")
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("abs(x)", "not differentiable"), ("relu(x)", "not differentiable")],
+)
+def test_the_symbolic_reference_calls_a_kink_not_differentiable(text, reason):
+    points = domains.from_values([-1.0, 0.0, 1.0], 3)
+    rows = check_grid(lang.parse(text), points, 1, "cpu", torch.float64, 1e-10, 0.0, timeout=None)
+    symbolic = next(row for row in rows if row.reference == "symbolic" and row.order == 1)
+    assert dict(symbolic.reasons) == {reason: 1}
+
+
+def test_the_symbolic_reference_takes_the_limit_where_its_formula_is_zero_over_zero():
+    exact = verify.symbolic_columns(lang.parse("cbrt(x^3)"), np.array([0.0, 2.0]), 1)[1]
+    assert exact.tolist() == [1.0, 1.0]
+
+
+def test_a_constant_beyond_float64_is_inf_in_the_reference_as_in_the_table():
+    result = invoke("derive", "9^9^9*x", "--num", "3", "--check", "-q")
+    assert result.exit_code == 0, result.stderr

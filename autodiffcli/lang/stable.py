@@ -78,14 +78,17 @@ def cbrt(a):
 
 
 def tanh(a):
-    # Odd, derivatives from -d/(2 + d), d = e - 1 with e = exp(-2|a|) and d's value from
-    # expm1, value from tanh: torch's rule 1 - tanh**2 cancels for large |a| (tanh'(7) off by
-    # 1e-11, tanh'(20) = 0, truly 1.7e-17); 1 - e in place of -d cancels for tiny |a|
-    # (tanh''(1e-100) was -0.0, truly -2e-100).
+    # Odd; below |a| = 1 sinh/cosh, beyond it (1 - e)/(1 + e), e = exp(-2|a|); value from tanh.
+    # torch's rule 1 - tanh**2 cancels for large |a| (tanh'(7) off by 1e-11, tanh'(20) = 0,
+    # truly 1.7e-17); the quotient of exponentials cancels in its own derivatives for tiny |a|
+    # (tanh''(1e-100) was -0.0, truly -2e-100), where those of sinh/cosh cancel exactly.
     negative = a < 0
     m = torch.where(negative, -a, a)
-    d = expm1(-2 * m)
-    y = with_value(-d / (2 + d), torch.tanh(m))
+    small = m < 1
+    near = torch.where(small, m, torch.zeros_like(m))
+    e = torch.exp(-2 * torch.where(small, torch.ones_like(m), m))
+    y = torch.where(small, torch.sinh(near) / torch.cosh(near), (1 - e) / (1 + e))
+    y = with_value(y, torch.tanh(m))
     return torch.where(negative, -y, y)
 
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from autodiffcli.lang import Expression
+from autodiffcli.limits import DEFAULT_CHECK_POINTS
 from autodiffcli.verify.references import (
     DEFAULT_TIMEOUT,
     OK,
     REASONS,
+    TRUST_FRACTION,
     UNDEFINED,
     bounded,
     forks,
@@ -23,12 +25,13 @@ from autodiffcli.verify.references import (
     symbolic_orders,
 )
 
-MAX_CHECK_POINTS = 2000
+MAX_CHECK_POINTS = DEFAULT_CHECK_POINTS
 
 
-def sample_indices(count: int, limit: int = MAX_CHECK_POINTS) -> np.ndarray:
-    """A deterministic, evenly spread sample of row indices, always with both ends."""
-    if count <= limit:
+def sample_indices(count: int, limit: int | None = MAX_CHECK_POINTS) -> np.ndarray:
+    """A deterministic, evenly spread sample of row indices, always with both ends; every
+    index where ``limit`` is None."""
+    if limit is None or count <= limit:
         return np.arange(count)
     return np.unique(np.linspace(0, count - 1, limit).round().astype(np.int64))
 
@@ -60,13 +63,27 @@ class CheckRow:
 
 
 def compare(
-    order: int, reference: str, xs, ours, exact, rtol: float, atol: float, reasons=None
+    order: int,
+    reference: str,
+    xs,
+    ours,
+    exact,
+    rtol: float,
+    atol: float,
+    reasons=None,
+    zero: float = 0.0,
 ) -> CheckRow:
     """Points without a reference value are skipped (counted by reason); others must be
-    within ``atol + rtol*|ref|``, and NaN or inf from autograd there is a failure."""
+    within ``atol + rtol*|ref|``, or ``zero`` of a reference that is exactly 0 (rounding noise
+    on a true zero), and NaN or inf from autograd there is a failure. No allowance hides an
+    error in a tiny value: 0 against 1e-200 fails."""
+    # The same infinity on both sides is checked and right (7^12345 overflows float64 in
+    # both); any other non-finite reference cannot be compared.
+    same_infinity = np.isinf(exact) & (ours == exact)
     if reasons is None:
         reasons = np.where(np.isfinite(exact), OK, UNDEFINED).astype(np.int8)
     reasons = np.where((reasons == OK) & ~np.isfinite(exact), UNDEFINED, reasons)
+    reasons = np.where(same_infinity & (reasons == UNDEFINED), OK, reasons)
     usable = reasons == OK
     counts = tuple(
         (REASONS[code], int((reasons == code).sum()))
@@ -78,9 +95,10 @@ def compare(
         return CheckRow(
             order, reference, 0, int((~usable).sum()), 0.0, 0.0, math.nan, 0, reasons=counts
         )
-    error = np.abs(a - r)
+    with np.errstate(invalid="ignore"):
+        error = np.where(a == r, 0.0, np.abs(a - r))
     error = np.where(np.isfinite(error), error, np.inf)  # autograd NaN where reference is finite
-    allowed = atol + rtol * np.abs(r)
+    allowed = atol + rtol * np.where(np.isinf(r), 0.0, np.abs(r)) + np.where(r == 0, zero, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(r != 0, error / np.abs(r), np.where(error > 0, np.inf, 0.0))
         ratio = np.where(allowed > 0, error / allowed, np.where(error > 0, np.inf, 0.0))
@@ -109,8 +127,10 @@ def check(
     atol: float,
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
+    zero: float = 0.0,
 ) -> list[CheckRow]:
-    """Compare columns [x, f, f', ...] with the symbolic and the numerical reference."""
+    """Compare columns [x, f, f', ...] with the symbolic and the numerical reference
+    (tolerances as in :func:`compare`)."""
     xs = np.asarray(columns[0], dtype=np.float64)
     n = len(xs)
     # Forked references run side by side; in this process they share mpmath's global precision.
@@ -127,7 +147,9 @@ def check(
             )
             numerical = pool.submit(
                 bounded,
-                lambda: numerical_orders(expression, xs, order, rtol, atol),
+                # Its estimates must agree to a tenth of the tolerance; near a zero of the
+                # derivative that is the noise allowed at zero, not 0.
+                lambda: numerical_orders(expression, xs, order, rtol, atol + zero),
                 range(1, order + 1),
                 n,
                 timeout,
@@ -142,10 +164,15 @@ def check(
     rows = []
     for k in range(order + 1):
         values, reasons = symbolic[k]
-        rows.append(compare(k, "symbolic", xs, columns[k + 1], values, rtol, atol, reasons))
+        rows.append(compare(k, "symbolic", xs, columns[k + 1], values, rtol, atol, reasons, zero))
         if k >= 1:
             values, reasons = numerical[k]
-            rows.append(compare(k, "numerical", xs, columns[k + 1], values, rtol, atol, reasons))
+            # Below its trust level (a tenth of the noise allowed at zero) a finite difference
+            # cannot tell a value from 0: it is 1e-68 where sin^2 + cos^2 has f' = 0.
+            values = np.where(np.abs(values) <= TRUST_FRACTION * (atol + zero), 0.0, values)
+            rows.append(
+                compare(k, "numerical", xs, columns[k + 1], values, rtol, atol, reasons, zero)
+            )
     return rows
 
 
@@ -170,12 +197,28 @@ def worst_failure(rows: list[CheckRow]) -> CheckRow | None:
     return max((row for row in failed if row.order == lowest), key=lambda row: row.worst_ratio)
 
 
+def unchecked_orders(rows: list[CheckRow]) -> list[int]:
+    """The orders at which no reference checked a single point."""
+    orders = sorted({row.order for row in rows})
+    return [k for k in orders if sum(row.checked for row in rows if row.order == k) == 0]
+
+
 def failure_message(rows: list[CheckRow]) -> str | None:
-    """One line naming the worst failure exactly (order, reference, x, both values); None if
-    every row passed."""
+    """One line naming the worst failure exactly (order, reference, x, both values), or the
+    orders that nothing checked (a check that checked nothing does not pass); None if every
+    order was checked somewhere and every row passed."""
     worst = worst_failure(rows)
     if worst is None:
-        return None
+        unchecked = unchecked_orders(rows)
+        if not unchecked:
+            return None
+        reasons = sorted({why for row in rows if row.order in unchecked for why, _ in row.reasons})
+        plural = "s" if len(unchecked) > 1 else ""
+        return (
+            f"{{opt.check}} checked nothing at order{plural} {', '.join(map(str, unchecked))}: "
+            f"every point was skipped ({', '.join(reasons)}); give more time "
+            "({opt.check_timeout}) or points where f is defined and finite"
+        )
     orders = sorted({row.order for row in rows if not row.passed})
     error = abs(worst.worst_ours - worst.worst_reference)
     return (
@@ -186,12 +229,13 @@ def failure_message(rows: list[CheckRow]) -> str | None:
     )
 
 
-def render(rows: list[CheckRow], rtol: float, atol: float, method: str | None = None) -> str:
+def render(
+    rows: list[CheckRow], rtol: float, atol: float, method: str | None = None, zero: float = 0.0
+) -> str:
     """The check report: one line per order and reference, with why points were skipped."""
-    header = (
-        f"check against independent references (pass: |autograd - ref| <= {atol:g} + "
-        f"{rtol:g}*|ref|)"
-    )
+    bound = f"{atol:g} + {rtol:g}*|ref|" if atol else f"{rtol:g}*|ref|"
+    header = f"check against independent references (pass: |autograd - ref| <= {bound}"
+    header += f", or <= {zero:g} where ref = 0)" if zero else ")"
     if method is not None:
         header += f"; derivatives by {method} mode"
     lines = [
@@ -201,6 +245,10 @@ def render(rows: list[CheckRow], rtol: float, atol: float, method: str | None = 
     ]
     for row in rows:
         result = "ok" if row.passed else f"FAIL ({row.failures} points)"
+        if row.checked == 0:
+            result = "nothing checked"
+        elif row.skipped and row.passed:
+            result = f"ok on {row.checked} of {row.checked + row.skipped} points"
         if row.reasons:
             result += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
         lines.append(

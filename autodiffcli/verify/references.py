@@ -34,6 +34,7 @@ MAX_DIGITS = 8_000  # past this, a value whose evaluations still disagree is "di
 CONSTANT_DIGITS = 60  # constant sub-expressions (7^12345) are folded to floats this precise
 CONSTANT_EXPONENT = 1e6  # ... unless their decimal exponent would pass this (see below)
 NUMERIC_DIGITS = 30  # the numerical reference's target precision
+PROBE_DIGITS = 80  # the symbolic reference's probe of both sides of a point
 STEP_BITS = 64  # finite-difference step: |x| * 2**-STEP_BITS (1 * 2**-STEP_BITS at x = 0)
 CONVERGENCE_BITS = 16  # a second central estimate with a step this many bits smaller
 TRUST_FRACTION = 0.1  # estimates must agree within this fraction of the check's tolerance
@@ -45,14 +46,18 @@ _PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent
 
 
 # Why a point has no reference value (0: it has one).
-OK, UNDEFINED, KINK, UNCONVERGED, EXPENSIVE, FAILED = range(6)
+OK, UNDEFINED, KINK, UNCONVERGED, EXPENSIVE, FAILED, UNRESOLVED = range(7)
 REASONS = {
     UNDEFINED: "not real or not finite",
     KINK: "not differentiable",
     UNCONVERGED: "did not converge",
     EXPENSIVE: "too expensive",
     FAILED: "reference failed",
+    UNRESOLVED: "beyond the numerical reference's reach",
 }
+# Where finite differences at NUMERIC_DIGITS cannot resolve x: sin(1e100) needs 100 digits to
+# reduce its argument, and a step of 1e-100 * 2**-64 vanishes beside f(1e-100) = 1 (exp).
+NUMERIC_REACH = (1e-100, 1e50)
 
 
 def symbols(expression: Expression) -> tuple:
@@ -90,14 +95,34 @@ def _folded_constant(op, args):
     whose decimal exponent would pass CONSTANT_EXPONENT (2^2^2^20) is NaN: far beyond float64,
     and mpmath would spend memory in proportion to it."""
     if _log10_magnitude(op, args) > CONSTANT_EXPONENT:
-        return sp.nan
+        return _beyond_float64(op, args)
     with sp.evaluate(False):
         unevaluated = op.sympy(sp, *args)
     value = unevaluated.evalf(CONSTANT_DIGITS)
     if value.is_Number or (value.is_number and value.free_symbols == set()):
+        if value in (sp.oo, -sp.oo):
+            return value  # beyond float64, as the table holds it
         if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return sp.nan
         return value
+    return sp.nan
+
+
+def _beyond_float64(op, args):
+    """A constant too large to evaluate, as float64 holds it: +-oo where its sign is plain
+    (2^2^2^20, exp of a huge positive number), 0 for exp of a huge negative one, else NaN."""
+    values = [arg.evalf(15) for arg in args]
+    if not all(value.is_real for value in values):
+        return sp.nan
+    if op.name == "pow":
+        base, exponent = values
+        if base > 1 and exponent > 0:
+            return sp.oo
+        return sp.nan
+    if op.name in ("exp", "expm1", "softplus", "cosh"):
+        return sp.oo if values[0] > 0 or op.name == "cosh" else sp.S.Zero
+    if op.name == "sinh":
+        return sp.oo if values[0] > 0 else -sp.oo
     return sp.nan
 
 
@@ -188,7 +213,8 @@ def converged_value(function: Callable, x: float, order: int = 0) -> tuple[float
     while 2 * digits <= MAX_DIGITS:
         current = _real_at(function, x, 2 * digits)
         if _agree(previous, current, digits):
-            return (current, OK) if math.isfinite(current) else (math.nan, UNDEFINED)
+            # inf: a value beyond float64 (7^12345), which the table holds as inf too
+            return (current, OK) if not math.isnan(current) else (math.nan, UNDEFINED)
         digits, previous = 2 * digits, current
     return math.nan, UNCONVERGED
 
@@ -247,6 +273,8 @@ def finite_difference(
     step 2**CONVERGENCE_BITS times smaller agree with it: they part at a kink (abs at 0), and
     at an infinite derivative (cbrt at 0) the estimate grows as the step shrinks.
     """
+    if x != 0 and not NUMERIC_REACH[0] < abs(x) < NUMERIC_REACH[1]:
+        return math.nan, UNRESOLVED
     with mpmath.workdps(NUMERIC_DIGITS):
         point = mpmath.mpf(x)
         if not math.isfinite(_real(function, point)):
@@ -272,11 +300,53 @@ def _difference(function: Callable, x, order: int, step, direction: int) -> floa
 
 
 def symbolic_orders(expression: Expression, xs, order: int) -> Iterator:
-    """(order, begin, values, reasons) for each chunk of points, order by order."""
+    """(order, begin, values, reasons) for each chunk of points, order by order. Where the
+    derivative's formula is not smooth (abs, sign, a fractional power), each value is probed
+    from both sides (see :func:`_probed`)."""
     for k, symbolic in enumerate(_symbolic_iter(expression, order)):
         function = mp_function(symbolic, symbols(expression))
+        rough = _may_jump(symbolic)
         for begin in range(0, len(xs), CHUNK):
-            yield (k, begin, *_values_and_reasons(function, xs[begin : begin + CHUNK], k))
+            chunk = xs[begin : begin + CHUNK]
+            values, reasons = _values_and_reasons(function, chunk, k)
+            if rough:
+                for i, x in enumerate(chunk):
+                    if reasons[i] == OK:
+                        values[i], reasons[i] = _probed(function, float(x), values[i])
+            yield k, begin, values, reasons
+
+
+def _may_jump(symbolic) -> bool:
+    """Whether a formula can be discontinuous or 0/0 at a point: abs, sign, Heaviside, a
+    piecewise form, or a fractional power (the real cube root |x^3|^(1/3))."""
+    if symbolic.has(sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min):
+        return True
+    return any(
+        power.exp.is_Rational and not power.exp.is_Integer for power in symbolic.atoms(sp.Pow)
+    )
+
+
+def _probed(function: Callable, x: float, value: float) -> tuple[float, int]:
+    """(value, OK) where the formula is continuous at x, judged from both sides: a value
+    2**-60 |x| away differs from it 2**40 times less than one 2**-20 away. Where both sides
+    meet but not at the value, the formula is 0/0 there and their limit is the reference
+    (cbrt(x^3)' at 0: sympy gives 0, the truth is 1); where the sides differ, x is a kink
+    and nothing is checked (abs'(0): torch's convention 0 is a subgradient, not f'(0))."""
+    scale = abs(x) if x != 0 else 1.0
+    sides = []
+    with mpmath.workdps(PROBE_DIGITS):
+        for direction in (1, -1):
+            near = _real(function, mpmath.mpf(x) + direction * mpmath.ldexp(scale, -60))
+            far = _real(function, mpmath.mpf(x) + direction * mpmath.ldexp(scale, -20))
+            sides.append((near, far))
+    if any(math.isnan(v) for side in sides for v in side):
+        return value, OK  # one side is outside the domain (sqrt at 0): nothing to compare
+    if all(abs(near - value) <= 2.0**-20 * abs(far - value) for near, far in sides):
+        return value, OK
+    (right, _), (left, _) = sides
+    if abs(right - left) <= 2.0**-30 * max(abs(right), abs(left)):
+        return (right + left) / 2, OK
+    return math.nan, KINK
 
 
 def numerical_orders(expression: Expression, xs, order: int, rtol, atol) -> Iterator:
