@@ -38,9 +38,43 @@ def parse_values(text: str, name: str = "input"):
     """
     import numpy as np
 
-    lines = _split_lines(text)
-    plain = _plain_numbers(lines)
-    return plain if plain is not None else np.array(_careful_values(lines, name))
+    try:
+        plain = _plain_numbers_by_slices(text)
+        if plain is not None:
+            return plain
+        return np.array(_careful_values(_split_lines(text), name))
+    except MemoryError:
+        raise GridError(
+            f"{name} ({len(text):,} characters) does not fit in memory to be read; give fewer "
+            "values, or split the file and run once per part"
+        ) from None
+
+
+# --input: text parsed this many characters at a time (a million lines of a 420 MB file would
+# otherwise be 25 million Python strings at once: 2.8 GB).
+PARSE_SLICE_CHARS = 1 << 22
+
+
+def _plain_numbers_by_slices(text: str):
+    """The common case (see _plain_numbers) parsed a slice of whole lines at a time, so that
+    memory holds the text, the values and one slice's strings; None for anything else."""
+    import numpy as np
+
+    if len(text) <= PARSE_SLICE_CHARS:
+        return _plain_numbers(_split_lines(text))
+    parts, begin = [], 0
+    while begin < len(text):
+        end = text.find("\n", min(begin + PARSE_SLICE_CHARS, len(text)) - 1)
+        end = len(text) if end < 0 else end + 1
+        if begin and text.startswith(_BOM, begin):
+            return None  # only the text's first character may be a byte order mark
+        lines = _split_lines(text[begin:end])
+        values = _plain_numbers(lines) if lines else np.empty(0)
+        if values is None:
+            return None
+        parts.append(values)
+        begin = end
+    return np.concatenate(parts)
 
 
 def _split_lines(text: str) -> list[str]:

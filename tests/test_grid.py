@@ -126,3 +126,32 @@ def test_input_csv_with_too_few_columns_names_the_line():
 def test_take_gives_exactly_the_points_the_chunks_give(g):
     indices = np.array([0, 1, len(g) // 2, len(g) - 1])
     np.testing.assert_array_equal(g.take(indices), points(g)[indices])
+
+
+# ----- Issue 20: --input parsed a slice at a time -----
+
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    from autodiffcli import readers
+
+    monkeypatch.setattr(readers, "PARSE_SLICE_CHARS", 64)
+    return readers
+
+
+def test_input_parsed_in_slices_gives_the_values_of_one_parse(small_slices):
+    values = np.random.default_rng(7).standard_normal(500) * 10.0 ** np.arange(-250, 250)
+    text = "\ufeff" + "\r\n".join(map(repr, values.tolist())) + "\n"
+    parsed = small_slices.parse_values(text)
+    np.testing.assert_array_equal(parsed, values)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("2,5", "line 301: '2,5' has a comma"), ("\ufeff2", "line 301:"), ("two", "line 301:")],
+)
+def test_a_bad_line_in_a_later_slice_is_named_by_its_line(small_slices, bad, message):
+    lines = [repr(float(i)) for i in range(1, 501)]
+    lines[300] = bad
+    with pytest.raises(GridError, match=message):
+        small_slices.parse_values("\n".join(lines) + "\n", "input")
