@@ -118,7 +118,7 @@ def _careful_values(lines: list[str], name: str) -> list[float]:
             continue
         row = _fields(line, delimiter, name, number)
         if data_from == first and len(row) > 1:
-            _pick_column(line, delimiter, number - 1, name)  # names the line, says what to do
+            raise _separator_without_header(line, delimiter, number, name)
         if column >= len(row):
             raise GridError(f"{name} line {number} has no column {column + 1}: {row!r}")
         values.append(_number(row[column], name, number))
@@ -146,12 +146,7 @@ def _pick_column(header: str, delimiter: str, line_index: int, name: str) -> tup
     fields = [field.strip() for field in _fields(header, delimiter, name, line_index + 1)]
     if _is_number(fields[0]):
         if len(fields) > 1:
-            separator = "a comma" if delimiter == "," else "a tab"
-            raise GridError(
-                f"{name} line {line_index + 1}: {header.strip()!r} has {separator} but the input "
-                "has no header; give one x value per line (a decimal comma is not read: write "
-                "1.5), or name the columns in a first line such as 'x,y'"
-            )
+            raise _separator_without_header(header, delimiter, line_index + 1, name)
         return 0, line_index
     if not _looks_like_column_names(fields):
         raise GridError(
@@ -160,6 +155,17 @@ def _pick_column(header: str, delimiter: str, line_index: int, name: str) -> tup
         )
     lowered = [field.lower() for field in fields]
     return (lowered.index("x") if "x" in lowered else 0), line_index + 1
+
+
+def _separator_without_header(line: str, delimiter: str, number: int, name: str) -> GridError:
+    """A line of several fields in input without a header: a decimal comma, or columns that
+    nothing names; either way a value would be dropped."""
+    separator = "a comma" if delimiter == "," else "a tab"
+    return GridError(
+        f"{name} line {number}: {line.strip()!r} has {separator} but the input has no header; "
+        "give one x value per line (a decimal comma is not read: write 1.5), or name the "
+        "columns in a first line such as 'x,y'"
+    )
 
 
 def _is_number(field: str) -> bool:

@@ -345,7 +345,7 @@ def _is_constant(column) -> bool:
     import numpy as np
 
     return len(column) == 0 or bool(
-        np.array_equal(column, np.full_like(column, column[0]), equal_nan=True)
+        np.array_equal(column, np.broadcast_to(column[0], column.shape), equal_nan=True)
     )
 
 

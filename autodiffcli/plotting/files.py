@@ -24,13 +24,6 @@ COMMON_FORMATS = frozenset(
 )
 
 
-def supported_formats() -> dict[str, str]:
-    """Image formats matplotlib can write: extension -> description."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    return FigureCanvasBase.get_supported_filetypes()
-
-
 def image_format(path: str) -> str:
     """The image format from ``path``'s extension, or a clear error listing the supported
     ones; without importing matplotlib (a second), whose formats are COMMON_FORMATS (test)."""

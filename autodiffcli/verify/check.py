@@ -79,11 +79,10 @@ def compare(
     error in a tiny value: 0 against 1e-200 fails."""
     # The same infinity on both sides is checked and right (7^12345 overflows float64 in
     # both); any other non-finite reference cannot be compared.
-    same_infinity = np.isinf(exact) & (ours == exact)
+    comparable = np.isfinite(exact) | (np.isinf(exact) & (ours == exact))
     if reasons is None:
-        reasons = np.where(np.isfinite(exact), OK, UNDEFINED).astype(np.int8)
-    reasons = np.where((reasons == OK) & ~np.isfinite(exact), UNDEFINED, reasons)
-    reasons = np.where(same_infinity & (reasons == UNDEFINED), OK, reasons)
+        reasons = np.full(len(exact), OK, dtype=np.int8)
+    reasons = np.where((reasons == OK) & ~comparable, UNDEFINED, reasons)
     usable = reasons == OK
     counts = tuple(
         (REASONS[code], int((reasons == code).sum()))

@@ -92,8 +92,9 @@ def _sympy_apply(node, op, args):
 def _folded_constant(op, args):
     """A constant sub-expression as a float: sympy would raise 7^12345 or 9^9^9 to an exact
     integer (unbounded time and memory, and Python's 4300-digit limit on printing it). One
-    whose decimal exponent would pass CONSTANT_EXPONENT (2^2^2^20) is NaN: far beyond float64,
-    and mpmath would spend memory in proportion to it."""
+    whose decimal exponent would pass CONSTANT_EXPONENT (2^2^2^20) is not evaluated, since
+    mpmath would spend memory in proportion to it: it is +-inf where its sign is plain, as
+    float64 holds it, else NaN (see _beyond_float64)."""
     if _log10_magnitude(op, args) > CONSTANT_EXPONENT:
         return _beyond_float64(op, args)
     with sp.evaluate(False):
