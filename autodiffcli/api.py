@@ -32,4 +32,4 @@ def derive_chunks(
 ) -> Iterator[dict]:
     """The same table as :func:`derive`, as an iterator of chunks (dicts of numpy columns), so
     a table of any length streams in bounded memory. Errors in the options raise at the call."""
-    return run.iter_table(job.prepare(expression, x, **options))
+    return run.iter_table(job.prepare(expression, x, stream=True, **options))

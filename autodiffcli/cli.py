@@ -112,9 +112,10 @@ def reported() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, enabled: bool):
-    """A rich progress bar on stderr, only when stderr is a terminal; yields advance(n)."""
-    if not (enabled and sys.stderr.isatty() and total >= 1_000_000):
+def progress_bar(total: int | None, enabled: bool):
+    """A rich progress bar on stderr, only when stderr is a terminal; yields advance(n).
+    Without a ``total`` (an input still being read) the bar counts rows without an end."""
+    if not (enabled and sys.stderr.isatty() and (total is None or total >= 1_000_000)):
         yield lambda n: None
         return
     from rich.progress import Progress
@@ -137,11 +138,11 @@ def warn_nonfinite(
         message("Warning", "yellow", f"non-finite values (NaN or inf): {bad} - {text}")
 
 
-def report_check(problem: Problem, rtol, atol, timeout, points) -> None:
+def report_check(problem: Problem, rtol, atol, timeout, points, seen=None) -> None:
     """--check: the comparison on stderr; exit 1 (CheckFailed) if it fails."""
     from autodiffcli.errors import CheckFailed
 
-    outcome = run.check(problem, rtol, atol, timeout, points)
+    outcome = run.check(problem, rtol, atol, timeout, points, seen)
     sys.stderr.write(outcome.report + "\n")
     if outcome.failure:
         raise CheckFailed(outcome.failure)
@@ -190,26 +191,28 @@ def derive(
             device=device,
             dtype=dtype.value,
             max_memory=max_memory,
+            stream=not taylor_at,  # a long --input is read as the table goes out
         )
         table_format = job.check_table_output(output, fmt.value if fmt else None)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
         job.check_finite_points("taylor_at", taylor_at, problem.dtype)
+        seen = run.check_sample(problem, sampled) if tolerances else None
         from autodiffcli import writers
 
         run.target(problem)  # torch loads before the file opens: Ctrl-C mid-import leaves nothing
         with (
             writers.output_stream(output) as sink,
-            progress_bar(len(problem.domain), not quiet and not taylor_at) as advance,
+            progress_bar(problem.domain.count, not quiet and not taylor_at) as advance,
         ):
             written = run.write_table(
-                problem, sink, table_format, not no_header, taylor_at, advance
+                problem, sink, table_format, not no_header, taylor_at, advance, seen
             )
         if not quiet:
             warn_nonfinite(written.names, written.counts, problem, table_format)
         try:
             if tolerances:
-                report_check(problem, *tolerances, sampled)
+                report_check(problem, *tolerances, sampled, seen)
         finally:
             if not quiet and output not in (None, "-"):
                 message("Wrote", "green", f"{written.rows:,} rows to {output}")

@@ -1,19 +1,21 @@
 """Sample points with named axes: per axis a range with a step, N evenly spaced points, or
 values read from a file; a :class:`Domain` is the product of its axes' grids.
 
-A domain knows its length and yields its points chunk by chunk, so a table of 1e9 rows never
-exists in memory at once. Validation happens here, before torch is imported.
+A domain yields its points chunk by chunk, so a table of 1e9 rows never exists in memory at
+once; it knows its length, except while a long --input is still being read (a
+:class:`StreamedValues` axis). Validation happens here, before torch is imported.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from autodiffcli.errors import GridError
 from autodiffcli.limits import DEFAULT_MAX_POINTS
-from autodiffcli.readers import FIFO_WAIT_SECONDS, display_name, parse_values, read_text
+from autodiffcli.readers import FIFO_WAIT_SECONDS, InputValues
 
 DEFAULT_STEP = 0.01
 # A computed grid point within this many ulps of `stop` is taken to land on it exactly.
@@ -90,20 +92,99 @@ class Grid:
         return x
 
 
+class StreamedValues:
+    """The x values of an --input too long to read up front: the first slices are read (and
+    checked) when the grid is built, the rest as the chunks are asked for. Read once.
+
+    A line that cannot be read ends the chunks: the points before it come out first, then its
+    error, so a table streamed to stdout keeps its rows up to the bad line.
+    """
+
+    def __init__(self, head: list, rest: Iterator):
+        self._head, self._rest = head, rest
+        self.known = sum(len(values) for values in head)  # points read so far, at least
+        self._used = False
+
+    def __repr__(self) -> str:
+        return f"StreamedValues(at least {self.known} values)"
+
+    def chunks(self, size: int, dtype, device) -> Iterator:
+        """Yield the points as tensors of at most ``size`` elements, in the order read."""
+        import numpy as np
+        import torch
+
+        def tensor(values):
+            return torch.from_numpy(values).to(device=device, dtype=dtype)
+
+        pending: list = []
+        try:
+            for values in self._values():
+                pending.append(values)
+                while sum(map(len, pending)) >= size:
+                    joined = np.concatenate(pending)
+                    yield tensor(joined[:size])
+                    pending = [joined[size:]]
+        except GridError:
+            if sum(map(len, pending)):
+                yield tensor(np.concatenate(pending))
+            raise
+        if sum(map(len, pending)):
+            yield tensor(np.concatenate(pending))
+
+    def read_all(self, max_points: int) -> Grid:
+        """All the values as a Grid (plot and explain hold the whole table anyway)."""
+        import numpy as np
+
+        return from_values(np.concatenate(list(self._values())), max_points)
+
+    def _values(self) -> Iterator:
+        if self._used:
+            raise RuntimeError("streamed input values can be read only once")
+        self._used = True
+        yield from self._head
+        self._head = []
+        yield from self._rest
+
+
 @dataclass(frozen=True)
 class Domain:
     """Points with named axes: every combination of the axes' grid points, the first axis
     varying fastest (so a column reshaped to (n_last, ..., n_first) is the grid's array)."""
 
     names: tuple[str, ...]
-    axes: tuple[Grid, ...]
+    axes: tuple[Grid | StreamedValues, ...]
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.axes) or not self.names:
             raise ValueError("a domain needs one grid per axis name, and at least one axis")
+        if self.streamed and len(self.axes) > 1:
+            raise ValueError("only a domain of one axis can be streamed")
 
     def __len__(self) -> int:
+        if self.streamed:
+            raise TypeError("a streamed domain's length is known only once it is read")
         return math.prod(len(axis) for axis in self.axes)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the points are still being read (no length, no random access)."""
+        return isinstance(self.axes[0], StreamedValues)
+
+    @property
+    def count(self) -> int | None:
+        """The number of points; None while they are being read."""
+        return None if self.streamed else len(self)
+
+    @property
+    def known(self) -> int:
+        """How many points there are at least: all of them, unless streamed."""
+        return self.axes[0].known if self.streamed else len(self)
+
+    def read_all(self, max_points: int) -> Domain:
+        """The domain with a streamed axis read whole; any other domain as it is."""
+        if not self.streamed:
+            return self
+        return Domain(self.names, (self.axes[0].read_all(max_points),))
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{n}={a!r}" for n, a in zip(self.names, self.axes, strict=True))
@@ -116,6 +197,10 @@ class Domain:
 
     def chunks(self, size: int, dtype, device) -> Iterator[list]:
         """One tensor per axis for each chunk of at most ``size`` points."""
+        if self.streamed:
+            for x in self.axes[0].chunks(size, dtype, device):
+                yield [x]
+            return
         for begin in range(0, len(self), size):
             yield self.points(begin, min(begin + size, len(self)), dtype, device)
 
@@ -158,8 +243,10 @@ def build(
     max_points: int = DEFAULT_MAX_POINTS,
     *,
     default_num: int | None = None,
-) -> Grid:
-    """The grid for the range options: just one of step, num or input (else the default)."""
+    dtype: str = "float64",
+) -> Grid | StreamedValues:
+    """The grid for the range options: just one of step, num or input (else the default);
+    ``dtype`` bounds the values an input may hold."""
     chosen = [
         name
         for name, value in (("step", step), ("num", num), ("input_path", input_path))
@@ -172,7 +259,7 @@ def build(
             parameter=chosen[-1],
         )
     if input_path is not None:
-        return from_input(input_path, max_points)
+        return from_input(input_path, max_points, dtype=dtype)
     if num is not None:
         return from_num(start, stop, num, max_points)
     if step is None and default_num is not None:
@@ -253,15 +340,31 @@ def from_values(values, max_points: int) -> Grid:
     return Grid(count=int(array.size), values=array)
 
 
-def from_input(source: str, max_points: int, *, fifo_wait: float = FIFO_WAIT_SECONDS) -> Grid:
+def from_input(
+    source: str,
+    max_points: int,
+    *,
+    fifo_wait: float = FIFO_WAIT_SECONDS,
+    dtype: str = "float64",
+) -> Grid | StreamedValues:
     """Read x values from a file or '-' (stdin): one per line, or a CSV with an 'x' column.
 
-    Reading is bounded whatever the source (``/dev/zero``, an endless pipe, a FIFO nobody
-    writes to): it stops after ``max_points`` + 1 lines with content, at a line longer than
-    MAX_LINE_BYTES, and after ``fifo_wait`` seconds without a writer on a FIFO.
+    An input of up to READ_AHEAD_SLICES slices (see readers.InputValues) is read whole and
+    becomes a Grid; a longer one streams the rest as its chunks are asked for, so memory
+    stays bounded. Any error in the slices read up front is raised here, before any work.
     """
-    text = read_text(source, max_points, fifo_wait)
-    return from_values(parse_values(text, display_name(source)), max_points)
+    blocks = InputValues(source, max_points, fifo_wait, dtype).blocks()
+    head = list(itertools.islice(blocks, READ_AHEAD_SLICES))
+    ahead = next(blocks, None)
+    if ahead is None:
+        import numpy as np
+
+        return from_values(np.concatenate(head), max_points)
+    return StreamedValues([*head, ahead], blocks)
+
+
+# --input: slices read when the grid is built (errors in them answer before any output).
+READ_AHEAD_SLICES = 1
 
 
 def _check_finite(**bounds: float) -> None:

@@ -62,29 +62,39 @@ def prepare(
     dtype: str = "float64",
     max_memory: float | None = None,
     default_num: int | None = None,
+    stream: bool = False,
 ) -> Problem:
     """Check everything a problem needs, cheapest first, without importing torch.
 
-    Order: the expression, the range (or the points ``x``), then order, method, device, dtype
-    and the memory budget. Raises the errors of :mod:`autodiffcli.errors`.
+    Order: the expression, the dtype (which bounds the values an input may hold), the range
+    (or the points ``x``), then order, method, device and the memory budget. Raises the errors
+    of :mod:`autodiffcli.errors`. With ``stream``, a long --input is read as the table is
+    computed (see domain.StreamedValues); else it is read whole here.
     """
     parsed = lang.parse(expression)
     limit = check_max_points(max_points)
+    check_choice("dtype", dtype, DTYPES)
     if x is not None:
         grid = domains.from_values(x, limit)
     else:
-        grid = domains.build(start, stop, step, num, input_path, limit, default_num=default_num)
+        grid = domains.build(
+            start, stop, step, num, input_path, limit, default_num=default_num, dtype=dtype
+        )
     points = domains.single(grid, parsed.variables[0])
+    if not stream:
+        points = points.read_all(limit)
     resolved = resolve_method(method, order)
     devices.check_name(device)
-    check_choice("dtype", dtype, DTYPES)
     check_representable(points, dtype)
     memory = check_max_memory(max_memory)
     return Problem(parsed, points, order, resolved, device, dtype, memory)
 
 
 def check_representable(points: domains.Domain, dtype: str) -> None:
-    """Every point must be finite in ``dtype``: 1e300 becomes inf in float32."""
+    """Every point must be finite in ``dtype``: 1e300 becomes inf in float32 (a streamed
+    input's reader checks each value as it reads it)."""
+    if points.streamed:
+        return
     for name, grid in zip(points.names, points.axes, strict=True):
         if grid.values is not None:
             biggest = float(abs(grid.values).max())

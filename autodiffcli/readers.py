@@ -4,7 +4,6 @@ whatever the source (an endless pipe, /dev/zero, a FIFO nobody writes to). Torch
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import io
@@ -14,23 +13,22 @@ import re
 import select
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from autodiffcli.errors import GridError
-from autodiffcli.limits import DEFAULT_MAX_POINTS
+from autodiffcli.limits import DEFAULT_MAX_POINTS, DTYPE_MAX
 
 # --input: a longer line is refused (a number or CSV row is far shorter; /dev/zero has no end).
 MAX_LINE_BYTES = 65_536
 # --input: how long a FIFO may go without a writer before we give up instead of hanging.
 FIFO_WAIT_SECONDS = 10.0
-_BLOCK_BYTES = 1 << 20
 _SPARE_BLANK_LINES = 1024
 _BOM = "\ufeff"
 
 
-def parse_values(text: str, name: str = "input"):
+def parse_values(text: str, name: str = "input", max_points: int = DEFAULT_MAX_POINTS):
     """The x column of ``text`` as a float64 array; an error names the line it cannot read.
 
     A leading byte order mark is dropped and CRLF line ends are accepted; a lone CR inside a
@@ -38,48 +36,132 @@ def parse_values(text: str, name: str = "input"):
     """
     import numpy as np
 
-    try:
-        plain = _plain_numbers_by_slices(text)
-        if plain is not None:
-            return plain
-        return np.array(_careful_values(_split_lines(text), name))
-    except MemoryError:
-        raise GridError(
-            f"{name} ({len(text):,} characters) does not fit in memory to be read; give fewer "
-            "values, or split the file and run once per part"
-        ) from None
-
-
-# --input: text parsed this many characters at a time (a million lines of a 420 MB file would
-# otherwise be 25 million Python strings at once: 2.8 GB).
-PARSE_SLICE_CHARS = 1 << 22
-
-
-def _plain_numbers_by_slices(text: str):
-    """The common case (see _plain_numbers) parsed a slice of whole lines at a time, so that
-    memory holds the text, the values and one slice's strings; None for anything else."""
-    import numpy as np
-
-    if len(text) <= PARSE_SLICE_CHARS:
-        return _plain_numbers(_split_lines(text))
+    parser = _Parser(name, max_points)
     parts, begin = [], 0
     while begin < len(text):
         end = text.find("\n", min(begin + PARSE_SLICE_CHARS, len(text)) - 1)
         end = len(text) if end < 0 else end + 1
-        if begin and text.startswith(_BOM, begin):
-            return None  # only the text's first character may be a byte order mark
-        lines = _split_lines(text[begin:end])
-        values = _plain_numbers(lines) if lines else np.empty(0)
-        if values is None:
-            return None
+        values, error = parser.parse(text[begin:end])
+        if error is not None:
+            raise error
         parts.append(values)
         begin = end
+    parser.finish()
     return np.concatenate(parts)
 
 
+# --input: text parsed this many characters (or bytes) at a time: memory holds one slice's
+# strings, not a Python string per line of the whole input (25 million lines were 2.8 GB).
+PARSE_SLICE_CHARS = 1 << 22
+
+
+class _Parser:
+    """Turns slices of whole lines into x values, slice after slice, keeping what the first
+    line with content decided (one value per line, or which CSV column) and the line count.
+
+    ``parse`` returns the values of a slice and, at a line it cannot read, the values before
+    that line with the error, so that a stream can write the rows before a bad line.
+    """
+
+    def __init__(self, name: str, max_points: int, dtype: str = "float64"):
+        self.name, self.max_points, self.dtype = name, max_points, dtype
+        self.lines = 0  # lines parsed so far
+        self.count = 0  # values parsed so far
+        self.layout: tuple[str, int, bool] | None = None  # (delimiter, column, headed)
+
+    def parse(self, text: str):
+        """(values, None), or (the values before a bad line, the error naming it)."""
+        import numpy as np
+
+        lines = _split_lines(text if self.lines else text.removeprefix(_BOM))
+        first_line, self.lines = self.lines + 1, self.lines + len(lines)
+        begin = 0
+        if self.layout is None:
+            begin = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+            if begin == len(lines):
+                return np.empty(0), None
+            try:
+                self.layout = self._layout(lines[begin], first_line + begin)
+            except GridError as error:
+                return np.empty(0), error
+            begin += self.layout[2]  # a header is not a value
+        values = _plain_numbers(lines[begin:]) if self.layout[1] == 0 else None
+        if values is not None:
+            return self._bounded(values, lambda i: first_line + begin + i)
+        return self._careful(lines, begin, first_line)
+
+    def finish(self) -> None:
+        """At the end of the input: an error if it held no values."""
+        if self.layout is None:
+            raise GridError(f"{self.name} is empty; give one x value per line")
+        if self.count == 0:
+            raise GridError(f"{self.name} has a header but no x values")
+
+    def _layout(self, line: str, number: int) -> tuple[str, int, bool]:
+        delimiter = "\t" if "\t" in line else ","
+        column, headed = _pick_column(line, delimiter, number, self.name)
+        return delimiter, column, headed
+
+    def _careful(self, lines: list[str], begin: int, first_line: int):
+        """One number per line or a CSV column, read line by line so an error names its line."""
+        import numpy as np
+
+        delimiter, column, headed = self.layout
+        values: list[float] = []
+        numbers: list[int] = []
+        try:
+            for index in range(begin, len(lines)):
+                line, number = lines[index], first_line + index
+                if not line.strip():
+                    continue
+                row = _fields(line, delimiter, self.name, number)
+                if not headed and len(row) > 1:
+                    raise _separator_without_header(line, delimiter, number, self.name)
+                if column >= len(row):
+                    raise GridError(
+                        f"{self.name} line {number} has no column {column + 1}: {row!r}"
+                    )
+                values.append(_number(row[column], self.name, number))
+                numbers.append(number)
+        except GridError as error:
+            kept, late = self._bounded(np.array(values), numbers.__getitem__)
+            return kept, late or error
+        return self._bounded(np.array(values), numbers.__getitem__)
+
+    def _bounded(self, values, line_of):
+        """``values`` up to the first one beyond the dtype or past max_points, with its error."""
+        import numpy as np
+
+        error = None
+        room = self.max_points - self.count
+        if len(values) > room:
+            values = values[:room]
+            error = GridError(
+                f"{self.name} holds more than {{opt.max_points}} {self.max_points:,} x values "
+                f"(stopped reading at line {line_of(room):,}); raise {{opt.max_points}} or "
+                "give fewer values",
+                parameter="max_points",
+                value=self.max_points,
+            )
+        largest = DTYPE_MAX[self.dtype]
+        if len(values) and not float(np.abs(values).max()) <= largest:
+            first = int(np.flatnonzero(~(np.abs(values) <= largest))[0])
+            values, error = (
+                values[:first],
+                GridError(
+                    f"{self.name} line {line_of(first)}: x = {values[first]:g} is beyond "
+                    f"{self.dtype}'s largest value {largest:.3g}; use {{opt.dtype}}=float64 or "
+                    "smaller values",
+                    parameter="dtype",
+                    value=self.dtype,
+                ),
+            )
+        self.count += len(values)
+        return values, error
+
+
 def _split_lines(text: str) -> list[str]:
-    """Lines split on LF only, without a CR before it, a trailing empty line or a BOM."""
-    text = text.removeprefix(_BOM)
+    """Lines split on LF only, without a CR before it or a trailing empty line."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     lines = text.split("\n")
@@ -104,29 +186,6 @@ def _plain_numbers(lines: list[str]):
     return values
 
 
-def _careful_values(lines: list[str], name: str) -> list[float]:
-    """One number per line or a CSV column, read line by line so an error names its line."""
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        raise GridError(f"{name} is empty; give one x value per line")
-    delimiter = "\t" if "\t" in lines[first] else ","
-    column, data_from = _pick_column(lines[first], delimiter, first, name)
-    values: list[float] = []
-    for number in range(data_from + 1, len(lines) + 1):
-        line = lines[number - 1]
-        if not line.strip():
-            continue
-        row = _fields(line, delimiter, name, number)
-        if data_from == first and len(row) > 1:
-            raise _separator_without_header(line, delimiter, number, name)
-        if column >= len(row):
-            raise GridError(f"{name} line {number} has no column {column + 1}: {row!r}")
-        values.append(_number(row[column], name, number))
-    if not values:
-        raise GridError(f"{name} has a header but no x values")
-    return values
-
-
 def _fields(line: str, delimiter: str, name: str, number: int) -> list[str]:
     """The fields of one CSV line (quotes as the csv module reads them, within the line)."""
     if '"' not in line:
@@ -137,24 +196,24 @@ def _fields(line: str, delimiter: str, name: str, number: int) -> list[str]:
         raise GridError(f"{name} line {number}: cannot read the CSV fields ({error})") from None
 
 
-def _pick_column(header: str, delimiter: str, line_index: int, name: str) -> tuple[int, int]:
-    """(column index, first data line index): the 'x' column if the first line is a header.
+def _pick_column(line: str, delimiter: str, number: int, name: str) -> tuple[int, bool]:
+    """(column index, whether ``line`` is a header): the 'x' column of a header line.
 
     A first line is a header only if it looks like column names; anything else that is not a
     number ('1.0.0', a stray control character) is an error, never silently dropped.
     """
-    fields = [field.strip() for field in _fields(header, delimiter, name, line_index + 1)]
+    fields = [field.strip() for field in _fields(line, delimiter, name, number)]
     if _is_number(fields[0]):
         if len(fields) > 1:
-            raise _separator_without_header(header, delimiter, line_index + 1, name)
-        return 0, line_index
+            raise _separator_without_header(line, delimiter, number, name)
+        return 0, False
     if not _looks_like_column_names(fields):
         raise GridError(
-            f"{name} line {line_index + 1}: {fields[0]!r} is not a number, and the line is not "
+            f"{name} line {number}: {fields[0]!r} is not a number, and the line is not "
             "a header of column names (such as 'x' or 't,x,y')"
         )
     lowered = [field.lower() for field in fields]
-    return (lowered.index("x") if "x" in lowered else 0), line_index + 1
+    return (lowered.index("x") if "x" in lowered else 0), True
 
 
 def _separator_without_header(line: str, delimiter: str, number: int, name: str) -> GridError:
@@ -202,29 +261,140 @@ def _number(field: str, name: str, line: int) -> float:
 _INFINITY_OR_NAN = re.compile(r"[+-]?(inf|infinity|nan)", re.IGNORECASE)
 
 
-def read_text(
-    source: str, max_points: int = DEFAULT_MAX_POINTS, fifo_wait: float = FIFO_WAIT_SECONDS
-) -> str:
-    """The text of ``source``, read with bounded memory and time (see from_input)."""
-    name = display_name(source)
-    with _open_input(source, fifo_wait) as stream:
-        data = _read_bounded(stream, name, max_points)
+class InputValues:
+    """The x values of a file or stdin, parsed a slice at a time as they are read, so that
+    memory holds one slice whatever the input's length. Forward only: read once.
+
+    Reading is bounded whatever the source (``/dev/zero``, an endless pipe, a FIFO nobody
+    writes to): it stops after ``max_points`` values, at a line longer than MAX_LINE_BYTES,
+    and after ``fifo_wait`` seconds without a writer on a FIFO.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        max_points: int = DEFAULT_MAX_POINTS,
+        fifo_wait: float = FIFO_WAIT_SECONDS,
+        dtype: str = "float64",
+    ):
+        self.name = display_name(source)
+        self._stream, self._close = _open_input(source, fifo_wait)
+        self._parser = _Parser(self.name, max_points, dtype)
+        self._max_points = max_points
+
+    def __repr__(self) -> str:
+        return f"InputValues({self.name!r})"
+
+    def blocks(self) -> Iterator:
+        """Each slice's values as a float64 array; at a line that cannot be read, the values
+        before it and then its error, so that a stream can keep the rows before it."""
+        try:
+            for text in _slices(self._stream, self.name, self._max_points):
+                values, error = self._parser.parse(text)
+                if len(values):
+                    yield values
+                if error is not None:
+                    raise error
+            self._parser.finish()
+        finally:
+            self._close()
+
+
+class _SliceEnd(Exception):
+    """The text before a line that cannot be read, then that line's error."""
+
+    def __init__(self, text: str, error: GridError):
+        super().__init__(str(error))
+        self.text, self.error = text, error
+
+
+def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[str]:
+    """The text of ``stream`` in slices of whole lines, about PARSE_SLICE_CHARS bytes each;
+    at a line too long or not UTF-8, the text before it and then its error."""
+    pending, lines = b"", 0
+    while True:
+        block = stream.read(PARSE_SLICE_CHARS)
+        data = pending + block
+        cut = data.rfind(b"\n") + 1 if block else len(data)
+        try:
+            text = _checked_text(data[:cut], lines, name)
+        except _SliceEnd as end:
+            if end.text:
+                yield end.text
+            raise end.error from None
+        if text:
+            yield text
+        lines += _count_newlines(data[:cut])
+        _check_line_count(lines, name, max_points)
+        pending = data[cut:]
+        if len(pending) > MAX_LINE_BYTES:
+            raise _too_long(lines + 1, name)
+        if not block:
+            return
+
+
+def _checked_text(data: bytes, before: int, name: str) -> str:
+    """``data`` decoded, if every line fits MAX_LINE_BYTES and is UTF-8 (``before`` lines came
+    earlier); else _SliceEnd with the text before the first bad line."""
+    long = _long_line(data)
     try:
-        return data.decode("utf-8")
+        text = data[: len(data) if long is None else long].decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise GridError(f"{name} is not UTF-8 text (line {line})") from None
+        start = data.rfind(b"\n", 0, error.start) + 1
+        line = before + data.count(b"\n", 0, start) + 1
+        problem = GridError(f"{name} is not UTF-8 text (line {line})")
+        raise _SliceEnd(data[:start].decode("utf-8"), problem) from None
+    if long is not None:
+        raise _SliceEnd(text, _too_long(before + data.count(b"\n", 0, long) + 1, name))
+    return text
 
 
-@contextlib.contextmanager
-def _open_input(source: str, fifo_wait: float) -> Iterator[BinaryIO]:
-    """A binary stream of ``source``; errors in the user's terms (missing, a folder...)."""
+def _too_long(line: int, name: str) -> GridError:
+    return GridError(
+        f"{name} line {line} is longer than {MAX_LINE_BYTES:,} bytes; "
+        "give one x value (or one CSV row) per line"
+    )
+
+
+def _long_line(data: bytes) -> int | None:
+    """Where the first line of ``data`` longer than MAX_LINE_BYTES starts (None if none).
+    Scans in windows of that size: one pass at memchr speed."""
+    start = 0
+    while len(data) - start > MAX_LINE_BYTES:
+        end = data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1)
+        if end < 0:
+            return start
+        start = end + 1
+    return None
+
+
+def _count_newlines(data: bytes) -> int:
+    """In numpy: five times faster than bytes.count."""
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")))
+
+
+def _check_line_count(lines: int, name: str, max_points: int) -> None:
+    """Lines with values are bounded by max_points; blank lines, by this (an endless pipe of
+    empty lines would otherwise be read forever)."""
+    if lines > 2 * (max_points + 1) + _SPARE_BLANK_LINES:
+        raise GridError(
+            f"{name} has more than {lines:,} lines, over twice {{opt.max_points}} "
+            f"{max_points:,}, most of them blank; raise {{opt.max_points}} or remove the "
+            "blank lines",
+            parameter="max_points",
+            value=max_points,
+        )
+
+
+def _open_input(source: str, fifo_wait: float) -> tuple[BinaryIO, Callable[[], None]]:
+    """A binary stream of ``source`` and how to close it (stdin stays open); errors in the
+    user's terms (missing, a folder...)."""
     if source == "-":
-        yield _stdin_bytes()
-        return
+        return _stdin_bytes(), lambda: None
     try:
-        with _open_path(source, fifo_wait) as stream:
-            yield stream
+        stream = _open_path(source, fifo_wait)
     except FileNotFoundError:
         raise _input_error(f"{{opt.input_path}} file not found: {source!r}", source) from None
     except IsADirectoryError:
@@ -234,6 +404,7 @@ def _open_input(source: str, fifo_wait: float) -> Iterator[BinaryIO]:
     except OSError as error:
         reason = error.strerror or str(error)
         raise _input_error(f"cannot read {{opt.input_path}} {source!r}: {reason}", source) from None
+    return stream, stream.close
 
 
 def _input_error(message: str, source: str) -> GridError:
@@ -276,76 +447,6 @@ def _open_fifo(source: str, wait: float) -> BinaryIO:
         )
     os.set_blocking(descriptor, True)
     return os.fdopen(descriptor, "rb")
-
-
-def _read_bounded(stream: BinaryIO, name: str, max_points: int) -> bytes:
-    """Everything ``stream`` holds, stopping with an error at the first line longer than
-    MAX_LINE_BYTES or when there are more lines with content than max_points values need."""
-    parts: list[bytes] = []
-    pending = b""
-    lines = filled = 0  # filled: lines with content; counted as all lines until near the limit
-    exact = False
-    while block := stream.read(_BLOCK_BYTES):
-        block = pending + block
-        cut = block.rfind(b"\n") + 1
-        complete, pending = block[:cut], block[cut:]
-        _check_line_lengths(complete, lines, name)
-        newlines = _count_newlines(complete)
-        lines += newlines
-        filled += _filled_lines(complete) if exact else newlines
-        if not exact and filled > max_points + 1:
-            exact, filled = True, sum(map(_filled_lines, [*parts, complete]))
-        _check_line_count(filled, lines, name, max_points)
-        parts.append(complete)
-        _check_line_lengths(pending, lines, name)
-    parts.append(pending)
-    return b"".join(parts)
-
-
-def _count_newlines(data: bytes) -> int:
-    """In numpy: five times faster than bytes.count, a fifth of the whole read."""
-    import numpy as np
-
-    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")))
-
-
-def _filled_lines(complete: bytes) -> int:
-    """Lines of newline-terminated ``complete`` that are neither empty nor a lone CR."""
-    import numpy as np
-
-    data = np.frombuffer(b"\n" + complete, dtype=np.uint8)
-    ends = np.flatnonzero(data == ord("\n"))
-    lengths = np.diff(ends) - 1
-    carriage_return_only = (lengths == 1) & (data[ends[1:] - 1] == ord("\r"))
-    blank = np.count_nonzero(lengths == 0) + np.count_nonzero(carriage_return_only)
-    return len(lengths) - int(blank)
-
-
-def _check_line_lengths(data: bytes, before: int, name: str) -> None:
-    """An error naming the first line of ``data`` longer than MAX_LINE_BYTES (``before``
-    lines came earlier). Scans in windows of that size: one pass at memchr speed."""
-    start = 0
-    while len(data) - start > MAX_LINE_BYTES:
-        end = data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1)
-        if end >= 0:
-            start = end + 1
-            continue
-        line = before + data.count(b"\n", 0, start) + 1
-        raise GridError(
-            f"{name} line {line} is longer than {MAX_LINE_BYTES:,} bytes; "
-            "give one x value (or one CSV row) per line"
-        )
-
-
-def _check_line_count(filled: int, lines: int, name: str, max_points: int) -> None:
-    """More lines with content than values plus a header: more values than max_points."""
-    if filled > max_points + 1 or lines > 2 * (max_points + 1) + _SPARE_BLANK_LINES:
-        raise GridError(
-            f"{name} holds more than {{opt.max_points}} {max_points:,} x values "
-            f"(stopped reading at line {lines:,}); raise {{opt.max_points}} or give fewer values",
-            parameter="max_points",
-            value=max_points,
-        )
 
 
 def display_name(source: str) -> str:

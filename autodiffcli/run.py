@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from autodiffcli import domain as domains
-from autodiffcli.errors import BudgetError
+from autodiffcli.errors import BudgetError, GridError, printable
 from autodiffcli.job import (
     NOISE_AT_ZERO,
     SUBNORMAL_STEPS,
@@ -35,11 +35,25 @@ def column_names(problem: Problem) -> list[str]:
     return compute.column_names(problem)
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """What streaming a table did: non-finite counts per column, rows written, and the
+    error of a streamed input's bad line that ended it early (None if it ran to the end)."""
+
+    counts: list[int]
+    rows: int
+    stopped: GridError | None = None
+
+
 def stream_table(
-    problem: Problem, writer, advance: Callable[[int], None] = lambda n: None
-) -> list[int]:
+    problem: Problem, writer, advance: Callable[[int], None] = lambda n: None, seen=None
+) -> Streamed:
     """Compute the table chunk by chunk into ``writer`` (a writers.TableWriter) while a thread
-    writes the previous chunk; returns the count of non-finite values per column."""
+    writes the previous chunk; ``seen`` (a verify.RunningSample) is offered each chunk's x.
+
+    A bad line in a streamed input ends the table after the rows before it, which are all
+    written; the caller decides what becomes of them (Streamed.stopped).
+    """
     from autodiffcli import writers
     from autodiffcli.engines import compute, environment
 
@@ -48,13 +62,23 @@ def stream_table(
         # Parquet's encoder keeps more memory than the text writers, which brought 1e8 rows
         # to 416-449 MB of peak RSS; this takes it to 346 MB for ~10% more time.
         environment.return_large_blocks()
-    counts = [0] * len(column_names(problem))
+    counts, rows, stopped = [0] * len(column_names(problem)), 0, None
     with writers.background(writer) as background, environment.one_compute_thread(where.device):
-        for columns in compute.chunks(problem, where):
-            counts = [a + b for a, b in zip(counts, compute.count_nonfinite(columns), strict=True)]
-            background.write([column.cpu().numpy() for column in columns])
-            advance(len(columns[0]))
-    return counts
+        try:
+            for columns in compute.chunks(problem, where):
+                nonfinite = compute.count_nonfinite(columns)
+                counts = [a + b for a, b in zip(counts, nonfinite, strict=True)]
+                arrays = [column.cpu().numpy() for column in columns]
+                background.write(arrays)
+                if seen is not None:
+                    seen.add(arrays[0])
+                rows += len(arrays[0])
+                advance(len(arrays[0]))
+        except GridError as error:
+            if not problem.domain.streamed:
+                raise
+            stopped = error
+    return Streamed(counts, rows, stopped)
 
 
 def iter_table(problem: Problem) -> Iterator[dict]:
@@ -115,20 +139,35 @@ class CheckOutcome:
     failure: str | None
 
 
+def check_sample(problem: Problem, points: int | None = DEFAULT_CHECK_POINTS):
+    """What --check needs to see while a streamed table is written: a verify.RunningSample of
+    ``points`` rows (None: all, as many as the memory budget holds); None for other domains,
+    whose rows --check reads back."""
+    from autodiffcli import verify
+
+    if not problem.domain.streamed:
+        return None
+    return verify.RunningSample(points, problem.max_memory // 4 // 8)
+
+
 def check(
     problem: Problem,
     rtol: float,
     atol: float,
     timeout: float | None = None,
     points: int | None = DEFAULT_CHECK_POINTS,
+    seen=None,
 ) -> CheckOutcome:
     """Compare a sample of ``points`` rows of the table (None: all) with the symbolic and
-    numerical references."""
+    numerical references; for a streamed table, the sample ``seen`` while it was written."""
     from autodiffcli import verify
     from autodiffcli.engines import compute
 
-    indices = verify.sample_indices(len(problem.domain), points)
-    sample = at_points(problem, problem.domain.take(indices)[0])
+    if seen is not None:
+        xs = seen.points()
+    else:
+        xs = problem.domain.take(verify.sample_indices(len(problem.domain), points))[0]
+    sample = at_points(problem, xs)
     columns = [c.numpy().astype("float64") for c in compute.table(sample, target(problem))]
     zero = NOISE_AT_ZERO[problem.dtype]
     rows = verify.check(
@@ -160,9 +199,15 @@ def write_table(
     header: bool = True,
     taylor_at: Sequence[float] | None = None,
     advance: Callable[[int], None] = lambda n: None,
+    seen=None,
 ) -> Written:
     """derive's table, or with ``taylor_at`` its Taylor coefficients, to ``sink`` (the
-    (binary stream, name) pair of writers.output_stream) in format ``fmt``."""
+    (binary stream, name) pair of writers.output_stream) in format ``fmt``; ``seen`` samples
+    a streamed table for --check (see check_sample).
+
+    A bad line of a streamed input raises its GridError once the rows before it are written,
+    saying how many went out; a file output is then left as it was by writers.atomic_output.
+    """
     from autodiffcli import writers
 
     def writer_for(names: list[str]):
@@ -176,7 +221,21 @@ def write_table(
         writer.close()
         return Written(names, [0] * len(names), len(columns[0]))
     names = column_names(problem)
-    return Written(names, stream_table(problem, writer_for(names), advance), len(problem.domain))
+    streamed = stream_table(problem, writer_for(names), advance, seen)
+    if streamed.stopped is not None:
+        raise _stopped_after(streamed.stopped, streamed.rows, sink[1])
+    return Written(names, streamed.counts, streamed.rows)
+
+
+def _stopped_after(error: GridError, rows: int, name: str) -> GridError:
+    """A streamed input's error, with what became of the rows before it."""
+    from autodiffcli import writers
+
+    if name == "stdout" or writers.writes_in_place(name):
+        fate = f"the {rows:,} rows before it were written to {printable(name)}"
+    else:
+        fate = f"{printable(name)} is left as it was"
+    return GridError(f"{error.template}; {fate}", parameter=error.parameter, value=error.value)
 
 
 # ----- plot -----

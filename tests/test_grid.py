@@ -155,3 +155,44 @@ def test_a_bad_line_in_a_later_slice_is_named_by_its_line(small_slices, bad, mes
     lines[300] = bad
     with pytest.raises(GridError, match=message):
         small_slices.parse_values("\n".join(lines) + "\n", "input")
+
+
+# ----- Issue 20: a long --input streams; a short one is read whole -----
+
+
+def _write_lines(path, count: int):
+    path.write_text("".join(f"{i}\n" for i in range(count)))
+    return str(path)
+
+
+def test_a_short_input_is_read_whole_into_a_grid(small_slices, tmp_path):
+    read = domain.from_input(_write_lines(tmp_path / "x.txt", 3), LIMIT)
+    assert isinstance(read, domain.Grid) and list(read.values) == [0.0, 1.0, 2.0]
+
+
+def test_a_long_input_streams_its_values_in_the_order_read(small_slices, tmp_path):
+    read = domain.from_input(_write_lines(tmp_path / "x.txt", 500), LIMIT)
+    assert isinstance(read, domain.StreamedValues)
+    np.testing.assert_array_equal(points(read), np.arange(500.0))
+
+
+def test_a_streamed_input_can_be_read_only_once(small_slices, tmp_path):
+    read = domain.from_input(_write_lines(tmp_path / "x.txt", 500), LIMIT)
+    points(read)
+    with pytest.raises(RuntimeError, match="only once"):
+        points(read)
+
+
+def test_a_streamed_domain_has_no_length_but_a_lower_bound(small_slices, tmp_path):
+    from autodiffcli import job
+
+    problem = job.prepare("x", input_path=_write_lines(tmp_path / "x.txt", 500), stream=True)
+    assert problem.domain.streamed and problem.domain.count is None
+    assert 0 < problem.domain.known < 500
+
+
+def test_commands_that_hold_the_table_read_a_long_input_whole(small_slices, tmp_path):
+    from autodiffcli import job
+
+    problem = job.prepare("x", input_path=_write_lines(tmp_path / "x.txt", 500))
+    assert not problem.domain.streamed and len(problem.domain) == 500

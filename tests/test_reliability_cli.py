@@ -393,3 +393,82 @@ def test_the_max_memory_message_states_the_limit_it_applies():
 def test_a_rejected_plot_does_not_load_matplotlib(args):
     loaded = modules_loaded_by(*args, exit_code=2, input="1\n2\nthree\n")
     assert "matplotlib" not in loaded
+
+
+# ----- Issue 20: a long --input is streamed chunk by chunk -----
+
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    """Slices of 64 bytes, so that a few hundred lines stream as a long input does."""
+    from autodiffcli import readers
+
+    monkeypatch.setattr(readers, "PARSE_SLICE_CHARS", 64)
+
+
+def _lines_with_a_bad_one(count: int, bad_line: int, bad: str = "abc") -> str:
+    lines = [repr(float(i)) for i in range(1, count + 1)]
+    lines[bad_line - 1] = bad
+    return "\n".join(lines) + "\n"
+
+
+def test_a_bad_line_after_rows_went_out_keeps_them_on_stdout_and_says_how_many(small_slices):
+    result = invoke("derive", "x", "-k", "0", "--input", "-", input=_lines_with_a_bad_one(300, 251))
+    message = one_line_error(result)
+    assert "stdin line 251: 'abc' is not a number" in message
+    assert "the 250 rows before it were written to stdout" in message
+    rows = result.stdout.splitlines()
+    assert rows[0] == "x,f" and rows[1:] == [f"{float(i)!r},{float(i)!r}" for i in range(1, 251)]
+
+
+def test_a_bad_line_after_rows_went_out_leaves_the_output_file_as_it_was(small_slices, tmp_path):
+    out = tmp_path / "table.csv"
+    out.write_text("kept\n")
+    text = _lines_with_a_bad_one(300, 251)
+    result = invoke("derive", "x", "--input", "-", "-o", str(out), input=text)
+    assert f"{out} is left as it was" in one_line_error(result)
+    assert out.read_text() == "kept\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_a_bad_line_in_the_slices_read_up_front_writes_nothing(small_slices):
+    result = invoke("derive", "x", "--input", "-", input=_lines_with_a_bad_one(300, 5))
+    message = one_line_error(result)
+    assert "stdin line 5: 'abc' is not a number" in message and "rows before" not in message
+    assert result.stdout == ""
+
+
+def test_a_value_beyond_float32_late_in_a_streamed_input_names_its_line(small_slices):
+    text = _lines_with_a_bad_one(300, 280, "1e39")
+    result = invoke("derive", "x", "--input", "-", "--dtype", "float32", input=text)
+    message = one_line_error(result)
+    assert "stdin line 280: x = 1e+39 is beyond float32's largest value" in message
+    assert "the 279 rows before it" in message
+
+
+def test_a_streamed_input_past_max_points_stops_at_the_limit(small_slices):
+    text = "\n".join(map(str, range(1, 301))) + "\n"
+    result = invoke("derive", "x", "-k", "0", "--input", "-", "--max-points", "200", input=text)
+    message = one_line_error(result)
+    assert "more than --max-points 200 x values (stopped reading at line 201)" in message
+    assert len(result.stdout.splitlines()) == 201
+
+
+def test_a_streamed_input_gives_the_table_of_the_same_values_given_whole(small_slices):
+    values = [i / 7 for i in range(-150, 150)]
+    text = "x,y\n" + "".join(f"{x!r},{i}\n" for i, x in enumerate(values))
+    result = invoke("derive", "sin(x)", "--input", "-", input=text)
+    assert result.exit_code == 0, result.stderr
+    from autodiffcli import api
+
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    assert [float(row[2]) for row in rows] == api.derive("sin(x)", values)["df"].tolist()
+
+
+def test_check_of_a_streamed_input_samples_it_with_both_ends(small_slices):
+    text = "\n".join(repr(i / 100) for i in range(1, 501)) + "\n"
+    result = invoke(
+        "derive", "sin(x)", "--input", "-", "--check", "--check-points", "7", input=text
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "symbolic         7" in result.stderr

@@ -437,3 +437,43 @@ def test_the_symbolic_reference_takes_the_limit_where_its_formula_is_zero_over_z
 def test_a_constant_beyond_float64_is_inf_in_the_reference_as_in_the_table():
     result = invoke("derive", "9^9^9*x", "--num", "3", "--check", "-q")
     assert result.exit_code == 0, result.stderr
+
+
+# ----- Issue 20: --check samples a streamed table as it goes out -----
+
+
+def _stream_into(sample, count: int) -> None:
+    sizes = np.random.default_rng(3).integers(1, 700, size=count)
+    begin = 0
+    for size in sizes:
+        sample.add(np.arange(begin, min(begin + size, count), dtype=np.float64))
+        begin += size
+        if begin >= count:
+            return
+
+
+def test_a_running_sample_keeps_both_ends_and_at_most_its_limit_evenly_spread():
+    from autodiffcli.verify import RunningSample
+
+    sample = RunningSample(50, max_values=10**6)
+    _stream_into(sample, 10_000)
+    kept = sample.points()
+    assert len(kept) == 50 and kept[0] == 0 and kept[-1] == 9999
+    assert np.all(np.diff(kept) > 0) and np.diff(kept).max() <= 3 * 9999 / 49
+
+
+def test_a_running_sample_of_all_keeps_every_point():
+    from autodiffcli.verify import RunningSample
+
+    sample = RunningSample(None, max_values=10**6)
+    _stream_into(sample, 10_000)
+    np.testing.assert_array_equal(sample.points(), np.arange(10_000.0))
+
+
+def test_a_running_sample_of_all_refuses_more_points_than_its_budget():
+    from autodiffcli.errors import BudgetError
+    from autodiffcli.verify import RunningSample
+
+    sample = RunningSample(None, max_values=1000)
+    with pytest.raises(BudgetError, match="check_points a number"):
+        _stream_into(sample, 10_000)

@@ -46,7 +46,7 @@ def _reverse_chunks(problem, target: Target, chunk_points: int | None):
         probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=wrt)
         nodes = on_deep_stack(probe, f, problem.order, target.dtype, target.device)
         chunk_points = reverse.chunk_points_for(nodes, problem.max_memory, target.dtype.itemsize)
-        reverse.check_graph_work(nodes, len(problem.domain), chunk_points)
+        reverse.check_graph_work(nodes, problem.domain.known, chunk_points)
     for inputs in problem.domain.chunks(chunk_points, target.dtype, target.device):
         yield [*inputs, *reverse.derivatives(f, inputs, problem.order, wrt)]
 

@@ -5,6 +5,7 @@ import."""
 
 from autodiffcli.verify.check import (
     CheckRow,
+    RunningSample,
     check,
     failure_message,
     render,
@@ -16,6 +17,7 @@ from autodiffcli.verify.references import DEFAULT_TIMEOUT
 __all__ = [
     "DEFAULT_TIMEOUT",
     "CheckRow",
+    "RunningSample",
     "check",
     "failure_message",
     "render",
