@@ -109,6 +109,32 @@ def test_float32_table_is_float32():
     assert all(column.dtype == torch.float32 for column in columns)
 
 
+@pytest.mark.parametrize("method", ["reverse", "taylor"])
+def test_float32_subnormal_values_are_float64_values_rounded_once(method):
+    # erfc''(10) = 8.40e-43 is subnormal in float32; computed in float32 it came out 1.5% off.
+    points = [10.0, 9.0, 0.5, -100.0]
+    narrow = table(lang.parse("erfc(x)"), points, 2, "cpu", torch.float32, method=method)
+    wide = table(lang.parse("erfc(x)"), points, 2, "cpu", torch.float64, method=method)
+    assert narrow[3][0] == wide[3][0].to(torch.float32)
+    assert narrow[3][0].item() == pytest.approx(8.395312462708834e-43, rel=2e-3, abs=0)
+    others = table(lang.parse("erfc(x)"), points[1:], 2, "cpu", torch.float32, method=method)
+    for k in (1, 2, 3):  # rows without a subnormal value keep their float32 computation
+        assert narrow[k][1:].tolist() == others[k].tolist()
+
+
+def test_float32_subnormal_rows_are_found_beside_undefined_ones():
+    text = "x^2*exp(-x^2) + 0*log(x - 9)"  # NaN at x = 8; 3.7e-42 at x = 10
+    narrow = table(lang.parse(text), [10.0, 8.0], 0, "cpu", torch.float32, method="taylor")
+    wide = table(lang.parse(text), [10.0, 8.0], 0, "cpu", torch.float64, method="taylor")
+    assert narrow[1][0] == wide[1][0].to(torch.float32) and narrow[1][1].isnan()
+
+
+def test_a_subnormal_constant_in_float32_is_kept():
+    columns = table(lang.parse("1e-40"), [0.0, 1.0], 1, "cpu", torch.float32, method="taylor")
+    assert columns[1].tolist() == [pytest.approx(1e-40, rel=1e-3)] * 2
+    assert columns[2].tolist() == [0.0, 0.0]
+
+
 def test_column_names():
     assert compute.column_names(support.problem("x", [1.0], 0)) == ["x", "f"]
     names = ["x", "f", "df", "d2f", "d3f"]

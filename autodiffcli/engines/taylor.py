@@ -64,15 +64,16 @@ def coefficients(
     expression: Expression, inputs: list[torch.Tensor], order: int, wrt: int = 0
 ) -> torch.Tensor:
     """d^k f/dv^k / k! for k = 0..order, v = inputs[wrt], as a tensor of shape (order+1, n)
-    (the inputs flattened)."""
+    (the inputs flattened). Order 0 runs at order 1: a rule written through the series of
+    u' (log: u'/u) needs two terms."""
     check_order(order)
-    root = node_series(expression, inputs, order, wrt)[-1]
+    root = node_series(expression, inputs, max(order, 1), wrt)[-1]
     if root.dim() == 0:  # f depends on no variable
         like = inputs[0]
         out = torch.zeros((order + 1, like.numel()), dtype=like.dtype, device=like.device)
         out[0] = root
         return out
-    return root
+    return root[: order + 1]
 
 
 def derivatives(
