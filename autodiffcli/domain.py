@@ -47,23 +47,24 @@ class Grid:
         return f"Grid(start={self.start}, step={self.step}, count={self.count})"
 
     def chunks(self, size: int, dtype, device) -> Iterator:
-        """Yield the points as tensors of at most ``size`` elements, computed in float64."""
-        import torch
-
+        """Yield the points as tensors of at most ``size`` elements."""
         for begin in range(0, self.count, size):
-            end = min(begin + size, self.count)
-            yield self.points(begin, end, torch.float64, device).to(dtype)
+            yield self.points(begin, min(begin + size, self.count), dtype, device)
 
     def points(self, begin: int, end: int, dtype, device):
-        """Points ``begin:end`` as a tensor; x_i = start + i*step with no accumulated drift."""
+        """Points ``begin:end`` as a tensor; x_i = start + i*step with no accumulated drift,
+        computed in float64 and rounded once to ``dtype`` (in float32, an index past 2**24 or
+        a product i*step would round twice)."""
         import torch
 
         if self.values is not None:
             return torch.from_numpy(self.values[begin:end]).to(device=device, dtype=dtype)
-        x = torch.arange(begin, end, dtype=dtype, device=device).mul_(self.step).add_(self.start)
+        exact = "cpu" if torch.device(device).type == "mps" else device  # MPS has no float64
+        x = torch.arange(begin, end, dtype=torch.float64, device=exact)
+        x.mul_(self.step).add_(self.start)
         if self.last is not None and end == self.count and end > begin:
             x[-1] = self.last
-        return x
+        return x.to(device=device, dtype=dtype)
 
     def at(self, indices, dtype, device):
         """The points at the index tensor ``indices``, by the same roundings as points()."""
@@ -100,13 +101,14 @@ class StreamedValues:
     error, so a table streamed to stdout keeps its rows up to the bad line.
     """
 
-    def __init__(self, head: list, rest: Iterator):
+    def __init__(self, head: list, rest: Iterator, expected: int | None = None):
         self._head, self._rest = head, rest
-        self.known = sum(len(values) for values in head)  # points read so far, at least
+        read = sum(len(values) for values in head)
+        self.expected = max(read, expected or 0)  # estimated from the file's size, if known
         self._used = False
 
     def __repr__(self) -> str:
-        return f"StreamedValues(at least {self.known} values)"
+        return f"StreamedValues(about {self.expected} values)"
 
     def chunks(self, size: int, dtype, device) -> Iterator:
         """Yield the points as tensors of at most ``size`` elements, in the order read."""
@@ -176,9 +178,10 @@ class Domain:
         return None if self.streamed else len(self)
 
     @property
-    def known(self) -> int:
-        """How many points there are at least: all of them, unless streamed."""
-        return self.axes[0].known if self.streamed else len(self)
+    def expected(self) -> int:
+        """The number of points, or for a streamed domain an estimate: from the share of the
+        file read so far, else the points read so far (a pipe has no size)."""
+        return self.axes[0].expected if self.streamed else len(self)
 
     def read_all(self, max_points: int) -> Domain:
         """The domain with a streamed axis read whole; any other domain as it is."""
@@ -353,14 +356,20 @@ def from_input(
     becomes a Grid; a longer one streams the rest as its chunks are asked for, so memory
     stays bounded. Any error in the slices read up front is raised here, before any work.
     """
-    blocks = InputValues(source, max_points, fifo_wait, dtype).blocks()
+    reader = InputValues(source, max_points, fifo_wait, dtype)
+    blocks = reader.blocks()
     head = list(itertools.islice(blocks, READ_AHEAD_SLICES))
     ahead = next(blocks, None)
     if ahead is None:
         import numpy as np
 
         return from_values(np.concatenate(head), max_points)
-    return StreamedValues([*head, ahead], blocks)
+    head.append(ahead)
+    expected = None
+    if reader.size and reader.bytes_read:
+        read = sum(len(values) for values in head)
+        expected = min(max_points, math.ceil(read * reader.size / reader.bytes_read))
+    return StreamedValues(head, blocks, expected)
 
 
 # --input: slices read when the grid is built (errors in them answer before any output).

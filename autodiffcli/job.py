@@ -16,6 +16,7 @@ from autodiffcli.limits import (
     DEFAULT_CHECK_POINTS,
     DEFAULT_MAX_POINTS,
     DTYPE_MAX,
+    DTYPE_OVERFLOW,
     DTYPES,
     MAX_EXPLAIN_POINTS,
     METHODS,
@@ -101,10 +102,10 @@ def check_representable(points: domains.Domain, dtype: str) -> None:
         else:
             last = grid.last if grid.last is not None else grid.start + (grid.count - 1) * grid.step
             biggest = max(abs(grid.start), abs(last))
-        if biggest > DTYPE_MAX[dtype]:
+        if biggest >= DTYPE_OVERFLOW[dtype]:
             raise GridError(
-                f"{name} reaches {biggest:.3g}, beyond {dtype}'s largest value "
-                f"{DTYPE_MAX[dtype]:.3g}; use {{opt.dtype}}=float64 or a narrower range",
+                f"{name} reaches {biggest:.9g}, beyond {dtype}'s largest value "
+                f"{DTYPE_MAX[dtype]:.9g}; use {{opt.dtype}}=float64 or a narrower range",
                 parameter="dtype",
                 value=dtype,
             )
@@ -182,10 +183,10 @@ def check_finite_points(
                 parameter=parameter,
                 value=value,
             )
-        if abs(value) > DTYPE_MAX[dtype]:
+        if abs(value) >= DTYPE_OVERFLOW[dtype]:
             raise OptionError(
-                f"{{opt.{parameter}}} {value:g} is beyond {dtype}'s largest value "
-                f"{DTYPE_MAX[dtype]:.3g}; use {{opt.dtype}}=float64 or a smaller point",
+                f"{{opt.{parameter}}} {value:.9g} is beyond {dtype}'s largest value "
+                f"{DTYPE_MAX[dtype]:.9g}; use {{opt.dtype}}=float64 or a smaller point",
                 parameter=parameter,
                 value=value,
             )

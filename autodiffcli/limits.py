@@ -19,6 +19,9 @@ TABLE_FORMATS = ("csv", "tsv", "parquet", "ndjson")
 
 # The largest finite value of each dtype (float64's is any finite Python float).
 DTYPE_MAX = {"float64": math.inf, "float32": 3.4028234663852886e38}
+# The smallest magnitude that rounds to inf in each dtype (float32's largest plus half an ulp):
+# 3.4028235e38, as numpy prints float32's largest value, rounds to it and is kept.
+DTYPE_OVERFLOW = {"float64": math.inf, "float32": 2.0**128 - 2.0**103}
 
 # ----- Orders and engines -----
 # Repeated reverse mode grows the graph about 3-4x per order; past 10 it is hopeless.

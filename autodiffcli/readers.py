@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from autodiffcli.errors import GridError
-from autodiffcli.limits import DEFAULT_MAX_POINTS, DTYPE_MAX
+from autodiffcli.limits import DEFAULT_MAX_POINTS, DTYPE_MAX, DTYPE_OVERFLOW
 
 # --input: a longer line is refused (a number or CSV row is far shorter; /dev/zero has no end).
 MAX_LINE_BYTES = 65_536
@@ -67,7 +67,8 @@ class _Parser:
         self.name, self.max_points, self.dtype = name, max_points, dtype
         self.lines = 0  # lines parsed so far
         self.count = 0  # values parsed so far
-        self.layout: tuple[str, int, bool] | None = None  # (delimiter, column, headed)
+        # (delimiter, x's column, headed, fields in the header)
+        self.layout: tuple[str, int, bool, int] | None = None
 
     def parse(self, text: str):
         """(values, None), or (the values before a bad line, the error naming it)."""
@@ -97,16 +98,16 @@ class _Parser:
         if self.count == 0:
             raise GridError(f"{self.name} has a header but no x values")
 
-    def _layout(self, line: str, number: int) -> tuple[str, int, bool]:
+    def _layout(self, line: str, number: int) -> tuple[str, int, bool, int]:
         delimiter = "\t" if "\t" in line else ","
         column, headed = _pick_column(line, delimiter, number, self.name)
-        return delimiter, column, headed
+        return delimiter, column, headed, len(_fields(line, delimiter, self.name, number))
 
     def _careful(self, lines: list[str], begin: int, first_line: int):
         """One number per line or a CSV column, read line by line so an error names its line."""
         import numpy as np
 
-        delimiter, column, headed = self.layout
+        delimiter, column, headed, width = self.layout
         values: list[float] = []
         numbers: list[int] = []
         try:
@@ -117,6 +118,8 @@ class _Parser:
                 row = _fields(line, delimiter, self.name, number)
                 if not headed and len(row) > 1:
                     raise _separator_without_header(line, delimiter, number, self.name)
+                if len(row) > width:
+                    raise _more_fields_than_the_header(line, len(row), width, number, self.name)
                 if column >= len(row):
                     raise GridError(
                         f"{self.name} line {number} has no column {column + 1}: {row!r}"
@@ -127,6 +130,14 @@ class _Parser:
             kept, late = self._bounded(np.array(values), numbers.__getitem__)
             return kept, late or error
         return self._bounded(np.array(values), numbers.__getitem__)
+
+    def _beyond_dtype(self, value: float, line: int) -> GridError:
+        return GridError(
+            f"{self.name} line {line}: x = {value:.9g} is beyond {self.dtype}'s largest value "
+            f"{DTYPE_MAX[self.dtype]:.9g}; use {{opt.dtype}}=float64 or smaller values",
+            parameter="dtype",
+            value=self.dtype,
+        )
 
     def _bounded(self, values, line_of):
         """``values`` up to the first one beyond the dtype or past max_points, with its error."""
@@ -143,19 +154,10 @@ class _Parser:
                 parameter="max_points",
                 value=self.max_points,
             )
-        largest = DTYPE_MAX[self.dtype]
-        if len(values) and not float(np.abs(values).max()) <= largest:
-            first = int(np.flatnonzero(~(np.abs(values) <= largest))[0])
-            values, error = (
-                values[:first],
-                GridError(
-                    f"{self.name} line {line_of(first)}: x = {values[first]:g} is beyond "
-                    f"{self.dtype}'s largest value {largest:.3g}; use {{opt.dtype}}=float64 or "
-                    "smaller values",
-                    parameter="dtype",
-                    value=self.dtype,
-                ),
-            )
+        overflow = DTYPE_OVERFLOW[self.dtype]
+        if len(values) and not float(np.abs(values).max()) < overflow:
+            first = int(np.flatnonzero(~(np.abs(values) < overflow))[0])
+            values, error = values[:first], self._beyond_dtype(values[first], line_of(first))
         self.count += len(values)
         return values, error
 
@@ -227,6 +229,16 @@ def _separator_without_header(line: str, delimiter: str, number: int, name: str)
     )
 
 
+def _more_fields_than_the_header(
+    line: str, fields: int, width: int, number: int, name: str
+) -> GridError:
+    """A row longer than its header: a decimal comma (x then 1,5), or a column with no name."""
+    return GridError(
+        f"{name} line {number}: {line.strip()!r} has {fields} fields but the header has "
+        f"{width}; a decimal comma is not read (write 1.5), and every column needs a name"
+    )
+
+
 def _is_number(field: str) -> bool:
     try:
         float(field)
@@ -281,6 +293,8 @@ class InputValues:
         self._stream, self._close = _open_input(source, fifo_wait)
         self._parser = _Parser(self.name, max_points, dtype)
         self._max_points = max_points
+        self.size = _regular_file_size(self._stream)  # None for a pipe, FIFO or terminal
+        self.bytes_read = 0  # of the slices parsed so far
 
     def __repr__(self) -> str:
         return f"InputValues({self.name!r})"
@@ -289,7 +303,8 @@ class InputValues:
         """Each slice's values as a float64 array; at a line that cannot be read, the values
         before it and then its error, so that a stream can keep the rows before it."""
         try:
-            for text in _slices(self._stream, self.name, self._max_points):
+            for text, size in _slices(self._stream, self.name, self._max_points):
+                self.bytes_read += size
                 values, error = self._parser.parse(text)
                 if len(values):
                     yield values
@@ -308,9 +323,18 @@ class _SliceEnd(Exception):
         self.text, self.error = text, error
 
 
-def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[str]:
-    """The text of ``stream`` in slices of whole lines, about PARSE_SLICE_CHARS bytes each;
-    at a line too long or not UTF-8, the text before it and then its error."""
+def _regular_file_size(stream: BinaryIO) -> int | None:
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[tuple[str, int]]:
+    """The text of ``stream`` in slices of whole lines, about PARSE_SLICE_CHARS bytes each,
+    with their size in bytes; at a line too long or not UTF-8, the text before it and then
+    its error."""
     pending, lines = b"", 0
     while True:
         block = stream.read(PARSE_SLICE_CHARS)
@@ -320,10 +344,10 @@ def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[str]:
             text = _checked_text(data[:cut], lines, name)
         except _SliceEnd as end:
             if end.text:
-                yield end.text
+                yield end.text, len(end.text.encode())
             raise end.error from None
         if text:
-            yield text
+            yield text, cut
         lines += _count_newlines(data[:cut])
         _check_line_count(lines, name, max_points)
         pending = data[cut:]

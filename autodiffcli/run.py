@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from autodiffcli import domain as domains
-from autodiffcli.errors import BudgetError, GridError, printable
+from autodiffcli.errors import AutodiffError, BudgetError, GridError, printable
 from autodiffcli.job import (
     NOISE_AT_ZERO,
     SUBNORMAL_STEPS,
@@ -38,11 +38,12 @@ def column_names(problem: Problem) -> list[str]:
 @dataclass(frozen=True)
 class Streamed:
     """What streaming a table did: non-finite counts per column, rows written, and the
-    error of a streamed input's bad line that ended it early (None if it ran to the end)."""
+    error that ended a streamed input early, a bad line or a budget (None if it ran to the
+    end)."""
 
     counts: list[int]
     rows: int
-    stopped: GridError | None = None
+    stopped: AutodiffError | None = None
 
 
 def stream_table(
@@ -51,8 +52,9 @@ def stream_table(
     """Compute the table chunk by chunk into ``writer`` (a writers.TableWriter) while a thread
     writes the previous chunk; ``seen`` (a verify.RunningSample) is offered each chunk's x.
 
-    A bad line in a streamed input ends the table after the rows before it, which are all
-    written; the caller decides what becomes of them (Streamed.stopped).
+    A bad line in a streamed input, or a budget it goes over, ends the table after the rows
+    before it, which are all written; the caller decides what becomes of them
+    (Streamed.stopped).
     """
     from autodiffcli import writers
     from autodiffcli.engines import compute, environment
@@ -64,20 +66,25 @@ def stream_table(
         environment.return_large_blocks()
     counts, rows, stopped = [0] * len(column_names(problem)), 0, None
     with writers.background(writer) as background, environment.one_compute_thread(where.device):
-        try:
-            for columns in compute.chunks(problem, where):
-                nonfinite = compute.count_nonfinite(columns)
-                counts = [a + b for a, b in zip(counts, nonfinite, strict=True)]
-                arrays = [column.cpu().numpy() for column in columns]
-                background.write(arrays)
-                if seen is not None:
-                    seen.add(arrays[0])
-                rows += len(arrays[0])
-                advance(len(arrays[0]))
-        except GridError as error:
-            if not problem.domain.streamed:
-                raise
-            stopped = error
+        chunks = compute.chunks(problem, where)
+        while True:
+            try:
+                columns = next(chunks, None)
+            except (GridError, BudgetError) as error:  # a bad line, or a stream over budget
+                if not problem.domain.streamed:
+                    raise
+                stopped = error
+                break
+            if columns is None:
+                break
+            nonfinite = compute.count_nonfinite(columns)
+            counts = [a + b for a, b in zip(counts, nonfinite, strict=True)]
+            arrays = [column.cpu().numpy() for column in columns]
+            background.write(arrays)
+            if seen is not None:
+                seen.add(arrays[0])
+            rows += len(arrays[0])
+            advance(len(arrays[0]))
     return Streamed(counts, rows, stopped)
 
 
@@ -180,6 +187,12 @@ def check(
         zero=zero,
     )
     report = verify.render(rows, rtol, atol, method=problem.method, zero=zero)
+    if seen is not None and seen.capped:
+        report = (
+            f"every row was asked for, but the streamed input had more than {seen.max_values:,}"
+            " rows, more x values than a quarter of the memory budget holds: checked an even "
+            f"sample of {len(xs):,}\n{report}"
+        )
     return CheckOutcome(report, verify.failure_message(rows))
 
 
@@ -222,12 +235,14 @@ def write_table(
         return Written(names, [0] * len(names), len(columns[0]))
     names = column_names(problem)
     streamed = stream_table(problem, writer_for(names), advance, seen)
+    if streamed.stopped is not None and streamed.rows == 0:
+        raise streamed.stopped  # refused before any row: nothing to account for
     if streamed.stopped is not None:
         raise _stopped_after(streamed.stopped, streamed.rows, sink[1])
     return Written(names, streamed.counts, streamed.rows)
 
 
-def _stopped_after(error: GridError, rows: int, name: str) -> GridError:
+def _stopped_after(error: AutodiffError, rows: int, name: str) -> AutodiffError:
     """A streamed input's error, with what became of the rows before it."""
     from autodiffcli import writers
 
@@ -235,7 +250,7 @@ def _stopped_after(error: GridError, rows: int, name: str) -> GridError:
         fate = f"the {rows:,} rows before it were written to {printable(name)}"
     else:
         fate = f"{printable(name)} is left as it was"
-    return GridError(f"{error.template}; {fate}", parameter=error.parameter, value=error.value)
+    return type(error)(f"{error.template}; {fate}", parameter=error.parameter, value=error.value)
 
 
 # ----- plot -----

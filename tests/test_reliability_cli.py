@@ -342,6 +342,13 @@ def test_a_decimal_comma_in_one_value_per_line_input_is_an_error_naming_the_line
     assert result.stdout == ""
 
 
+def test_a_decimal_comma_after_a_one_column_header_is_an_error_naming_the_line():
+    result = invoke("derive", "x", "--input", "-", "-k", "0", input="x\n1\n1,5\n")
+    message = one_line_error(result)
+    assert "line 3: '1,5' has 2 fields but the header has 1" in message
+    assert "decimal comma" in message and result.stdout == ""
+
+
 def test_several_columns_with_a_header_are_still_read():
     result = invoke("derive", "x", "--input", "-", "-k", "0", input="x,y\n1,5\n2,5\n")
     assert result.exit_code == 0 and result.stdout == "x,f\n1.0,1.0\n2.0,2.0\n"
@@ -472,3 +479,62 @@ def test_check_of_a_streamed_input_samples_it_with_both_ends(small_slices):
     )
     assert result.exit_code == 0, result.stderr
     assert "symbolic         7" in result.stderr
+
+
+@pytest.fixture
+def tiny_graph_budget(monkeypatch):
+    """Chunks of 16 points and a work budget of 10 chunks' graphs."""
+    from autodiffcli.engines import reverse
+
+    monkeypatch.setattr(reverse, "chunk_points_for", lambda *args, **kwargs: 16)
+    monkeypatch.setattr(reverse, "MAX_GRAPH_WORK", 0)
+    original = reverse.check_graph_work
+
+    def ten_chunks(nodes, points, chunk):
+        monkeypatch.setattr(reverse, "MAX_GRAPH_WORK", nodes * 10)
+        return original(nodes, points, chunk)
+
+    monkeypatch.setattr(reverse, "check_graph_work", ten_chunks)
+
+
+def test_a_long_input_file_over_the_graph_work_budget_is_refused_before_any_row(
+    small_slices, tiny_graph_budget, tmp_path
+):
+    path = tmp_path / "x.txt"
+    path.write_text("".join(f"{i % 10}\n" for i in range(500)))
+    result = invoke("derive", "sin(x)", "-k", "3", "--method", "reverse", "--input", str(path))
+    message = one_line_error(result)
+    assert "for each of 32 chunks" in message and "rows before" not in message
+    assert result.stdout == ""
+
+
+def test_a_long_pipe_over_the_graph_work_budget_stops_after_the_rows_it_allowed(
+    small_slices, tiny_graph_budget
+):
+    text = "".join(f"{i % 10}\n" for i in range(500))
+    result = invoke(
+        "derive", "sin(x)", "-k", "3", "--method", "reverse", "--input", "-", input=text
+    )
+    message = one_line_error(result)
+    assert "for each of 11 chunks" in message
+    assert "the 160 rows before it were written to stdout" in message
+    assert len(result.stdout.splitlines()) == 161
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--input", "-"],
+        ["--start", "0", "--stop", "3.4028235e38", "--num", "2"],
+    ],
+)
+def test_float32s_largest_value_as_numpy_prints_it_is_accepted(args):
+    # 3.4028235e38 rounds to float32's largest value; only what rounds to inf is refused.
+    result = invoke("derive", "x", "-k", "0", "--dtype", "float32", *args, input="3.4028235e38\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "3.4028235e+38,3.4028235e+38"
+
+
+def test_a_value_that_rounds_to_inf_in_float32_is_refused_naming_its_line():
+    result = invoke("derive", "x", "--dtype", "float32", "--input", "-", input="1\n3.4028236e38\n")
+    assert "line 2: x = 3.4028236e+38 is beyond float32's largest value" in one_line_error(result)

@@ -471,10 +471,19 @@ def test_a_running_sample_of_all_keeps_every_point():
     np.testing.assert_array_equal(sample.points(), np.arange(10_000.0))
 
 
-def test_a_running_sample_of_all_refuses_more_points_than_its_budget():
-    from autodiffcli.errors import BudgetError
+def test_a_running_sample_of_all_past_its_budget_samples_its_budget_and_says_so():
     from autodiffcli.verify import RunningSample
 
     sample = RunningSample(None, max_values=1000)
-    with pytest.raises(BudgetError, match="check_points a number"):
-        _stream_into(sample, 10_000)
+    _stream_into(sample, 10_000)
+    kept = sample.points()
+    assert sample.capped and len(kept) == 1000 and (kept[0], kept[-1]) == (0, 9999)
+
+
+def test_one_large_add_keeps_a_running_sample_under_twice_its_limit():
+    from autodiffcli.verify import RunningSample
+
+    sample = RunningSample(10, max_values=10**6)
+    sample.add(np.arange(100_000.0))
+    assert sample.held < 20
+    assert sample.points()[[0, -1]].tolist() == [0.0, 99_999.0]

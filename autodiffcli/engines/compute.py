@@ -35,10 +35,15 @@ def chunks(problem, target: Target, chunk_points: int | None = None) -> Iterator
     BudgetError before any work. In float32, rows whose values are subnormal are computed
     again in float64 (see _subnormals_from_float64).
     """
+    nodes = None
     if chunk_points is None:
-        chunk_points = _chunk_points(problem, target)
+        chunk_points, nodes = _chunk_points(problem, target)
     derive = _engine(problem)
+    done = 0
     for inputs in problem.domain.chunks(chunk_points, target.dtype, target.device):
+        if nodes is not None and problem.domain.streamed:  # its length was only an estimate
+            done += len(inputs[0])
+            reverse.check_graph_work(nodes, done, chunk_points)
         columns = derive(inputs)
         if target.dtype == torch.float32:
             _subnormals_from_float64(derive, inputs, columns)
@@ -54,19 +59,21 @@ def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
     return lambda inputs: reverse.derivatives(f, inputs, order, wrt)
 
 
-def _chunk_points(problem, target: Target) -> int:
-    """Points per chunk, from the engine's memory per point and the problem's budget."""
+def _chunk_points(problem, target: Target) -> tuple[int, int | None]:
+    """Points per chunk, from the engine's memory per point and the problem's budget, and the
+    nodes of reverse mode's graph (None for Taylor mode)."""
     if problem.method == "taylor":
         per_point = taylor.bytes_per_point(problem.expression, problem.order, target.dtype)
         budget = min(reverse.GRAPH_ELEMENTS * 8, problem.max_memory)
-        return max(reverse.MIN_CHUNK_POINTS, min(reverse.CHUNK_POINTS, budget // max(per_point, 1)))
+        size = budget // max(per_point, 1)
+        return max(reverse.MIN_CHUNK_POINTS, min(reverse.CHUNK_POINTS, size)), None
     f = function_of(problem.expression)
     arity, wrt = len(problem.domain.names), problem.wrt_index
     probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=wrt)
     nodes = on_deep_stack(probe, f, problem.order, target.dtype, target.device)
     chunk_points = reverse.chunk_points_for(nodes, problem.max_memory, target.dtype.itemsize)
-    reverse.check_graph_work(nodes, problem.domain.known, chunk_points)
-    return chunk_points
+    reverse.check_graph_work(nodes, problem.domain.expected, chunk_points)
+    return chunk_points, nodes
 
 
 def _subnormals_from_float64(derive, inputs: list[torch.Tensor], columns: list) -> None:

@@ -98,7 +98,7 @@ def derivatives(
 
 def block_points(order: int, dtype: torch.dtype) -> int:
     """Points per CPU block: one series of the block takes about CPU_BLOCK_BYTES."""
-    points = CPU_BLOCK_BYTES // ((order + 1) * dtype.itemsize)
+    points = CPU_BLOCK_BYTES // ((max(order, 1) + 1) * dtype.itemsize)  # order 0 runs at 1
     return max(MIN_BLOCK_POINTS, min(MAX_BLOCK_POINTS, points))
 
 
@@ -108,7 +108,7 @@ def bytes_per_point(expression: Expression, order: int, dtype: torch.dtype) -> i
     columns."""
     depends = sum(expression.depends)
     series = depends + RULE_TEMPORARIES + 1 + len(expression.variables)  # + columns and seeds
-    return series * (order + 1) * dtype.itemsize
+    return series * (max(order, 1) + 1) * dtype.itemsize  # order 0 runs at order 1
 
 
 # Calls that make views, allocate or inspect: no arithmetic on the data.

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autodiffcli.errors import BudgetError
 from autodiffcli.lang import Expression
 from autodiffcli.limits import DEFAULT_CHECK_POINTS
 from autodiffcli.verify.references import (
@@ -41,18 +40,24 @@ class RunningSample:
     """An evenly spread sample of at most ``limit`` points (None: all) of a stream whose
     length is not known until it ends, always with both ends, like sample_indices.
 
-    Keeps every stride-th point and doubles the stride whenever 2*limit are kept, so memory
-    stays at most 2*limit points; ``all`` keeps every point, up to ``max_values``.
+    Keeps every stride-th point and doubles the stride until fewer than 2*limit are kept, so
+    memory stays below 2*limit points after each add. ``all`` keeps every point up to
+    ``max_values``; past that it samples max_values points and says so (``capped``).
     """
 
     def __init__(self, limit: int | None, max_values: int):
-        self.limit, self.max_values = limit, max_values
+        self.limit, self.max_values, self.capped = limit, max_values, False
         self.stride, self.seen = 1, 0
         self._kept: list[np.ndarray] = []
         self._last: np.ndarray = np.empty(0)
 
     def __repr__(self) -> str:
         return f"RunningSample(limit={self.limit}, seen={self.seen}, stride={self.stride})"
+
+    @property
+    def held(self) -> int:
+        """How many points the sample holds now."""
+        return sum(map(len, self._kept))
 
     def add(self, values) -> None:
         """Offer the next points of the stream (a 1-d numpy array)."""
@@ -61,16 +66,13 @@ class RunningSample:
             return
         self._kept.append(values[(-self.seen) % self.stride :: self.stride].copy())
         self._last, self.seen = values[-1:].copy(), self.seen + len(values)
-        kept = sum(map(len, self._kept))
-        if self.limit is None and kept > self.max_values:
-            raise BudgetError(
-                f"{{opt.check_points}} all keeps every x of a streamed input to check it, "
-                f"and more than {self.max_values:,} do not fit {{opt.max_memory}}; give "
-                "{opt.check_points} a number such as 100000",
-                parameter="check_points",
-            )
-        if self.limit is not None and kept >= 2 * self.limit:
-            self._kept, self.stride = [np.concatenate(self._kept)[::2]], self.stride * 2
+        if self.limit is None and self.held > self.max_values:
+            self.limit, self.capped = self.max_values, True
+        if self.limit is not None and self.held >= 2 * self.limit:
+            joined = np.concatenate(self._kept)
+            while len(joined) >= 2 * self.limit:
+                joined, self.stride = joined[::2], self.stride * 2
+            self._kept = [joined]
 
     def points(self) -> np.ndarray:
         """The sample, in stream order."""
