@@ -22,6 +22,9 @@ DEFAULT_STEP = 0.01
 _ON_STOP_ULPS = 4
 # No grid has more points: beyond 2**53 the index i of x_i = start + i*step is inexact.
 MAX_COUNT = 2**53
+# --input: slices read when the grid is built, plus one to see whether more follow (errors in
+# them answer before any output).
+READ_AHEAD_SLICES = 1
 
 
 @dataclass(frozen=True)
@@ -352,9 +355,9 @@ def from_input(
 ) -> Grid | StreamedValues:
     """Read x values from a file or '-' (stdin): one per line, or a CSV with an 'x' column.
 
-    An input of up to READ_AHEAD_SLICES slices (see readers.InputValues) is read whole and
-    becomes a Grid; a longer one streams the rest as its chunks are asked for, so memory
-    stays bounded. Any error in the slices read up front is raised here, before any work.
+    An input of at most READ_AHEAD_SLICES slices (see readers.InputValues) becomes a Grid;
+    a longer one streams the rest as its chunks are asked for, so memory stays bounded. Any
+    error in the slices read up front is raised here, before any work.
     """
     reader = InputValues(source, max_points, fifo_wait, dtype)
     blocks = reader.blocks()
@@ -370,10 +373,6 @@ def from_input(
         read = sum(len(values) for values in head)
         expected = min(max_points, math.ceil(read * reader.size / reader.bytes_read))
     return StreamedValues(head, blocks, expected)
-
-
-# --input: slices read when the grid is built (errors in them answer before any output).
-READ_AHEAD_SLICES = 1
 
 
 def _check_finite(**bounds: float) -> None:

@@ -337,7 +337,10 @@ def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[tuple[str,
     its error."""
     pending, lines = b"", 0
     while True:
-        block = stream.read(PARSE_SLICE_CHARS)
+        try:
+            block = stream.read(PARSE_SLICE_CHARS)
+        except OSError as error:  # a device gone, a pipe reset
+            raise GridError(f"cannot read {name}: {error.strerror or error}") from None
         data = pending + block
         cut = data.rfind(b"\n") + 1 if block else len(data)
         try:
