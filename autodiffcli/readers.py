@@ -29,30 +29,21 @@ _BOM = "\ufeff"
 
 
 def parse_values(text: str, name: str = "input", max_points: int = DEFAULT_MAX_POINTS):
-    """The x column of ``text`` as a float64 array; an error names the line it cannot read.
+    """The x column of ``text`` as a float64 array, read as --input reads a file; an error
+    names the line it cannot read.
 
     A leading byte order mark is dropped and CRLF line ends are accepted; a lone CR inside a
     line is an error, so line numbers are those an editor shows.
     """
     import numpy as np
 
-    parser = _Parser(name, max_points)
-    parts, begin = [], 0
-    while begin < len(text):
-        end = text.find("\n", min(begin + PARSE_SLICE_CHARS, len(text)) - 1)
-        end = len(text) if end < 0 else end + 1
-        values, error = parser.parse(text[begin:end])
-        if error is not None:
-            raise error
-        parts.append(values)
-        begin = end
-    parser.finish()
-    return np.concatenate(parts)
+    blocks = _values(io.BytesIO(text.encode()), name, max_points, "float64", lambda size: None)
+    return np.concatenate([np.empty(0), *blocks])
 
 
-# --input: text parsed this many characters (or bytes) at a time: memory holds one slice's
+# --input: bytes read and parsed at a time: memory holds one slice's
 # strings, not a Python string per line of the whole input (25 million lines were 2.8 GB).
-PARSE_SLICE_CHARS = 1 << 22
+PARSE_SLICE_BYTES = 1 << 22
 
 
 class _Parser:
@@ -291,8 +282,7 @@ class InputValues:
     ):
         self.name = display_name(source)
         self._stream, self._close = _open_input(source, fifo_wait)
-        self._parser = _Parser(self.name, max_points, dtype)
-        self._max_points = max_points
+        self._max_points, self._dtype = max_points, dtype
         self.size = _regular_file_size(self._stream)  # None for a pipe, FIFO or terminal
         self.bytes_read = 0  # of the slices parsed so far
 
@@ -303,16 +293,30 @@ class InputValues:
         """Each slice's values as a float64 array; at a line that cannot be read, the values
         before it and then its error, so that a stream can keep the rows before it."""
         try:
-            for text, size in _slices(self._stream, self.name, self._max_points):
-                self.bytes_read += size
-                values, error = self._parser.parse(text)
-                if len(values):
-                    yield values
-                if error is not None:
-                    raise error
-            self._parser.finish()
+            yield from _values(
+                self._stream, self.name, self._max_points, self._dtype, self._count_bytes
+            )
         finally:
             self._close()
+
+    def _count_bytes(self, size: int) -> None:
+        self.bytes_read += size
+
+
+def _values(
+    stream: BinaryIO, name: str, max_points: int, dtype: str, read: Callable[[int], None]
+) -> Iterator:
+    """The values of ``stream`` slice by slice (see InputValues.blocks); ``read`` is told the
+    size of each slice in bytes."""
+    parser = _Parser(name, max_points, dtype)
+    for text, size in _slices(stream, name, max_points):
+        read(size)
+        values, error = parser.parse(text)
+        if len(values):
+            yield values
+        if error is not None:
+            raise error
+    parser.finish()
 
 
 class _SliceEnd(Exception):
@@ -332,13 +336,13 @@ def _regular_file_size(stream: BinaryIO) -> int | None:
 
 
 def _slices(stream: BinaryIO, name: str, max_points: int) -> Iterator[tuple[str, int]]:
-    """The text of ``stream`` in slices of whole lines, about PARSE_SLICE_CHARS bytes each,
+    """The text of ``stream`` in slices of whole lines, about PARSE_SLICE_BYTES bytes each,
     with their size in bytes; at a line too long or not UTF-8, the text before it and then
     its error."""
     pending, lines = b"", 0
     while True:
         try:
-            block = stream.read(PARSE_SLICE_CHARS)
+            block = stream.read(PARSE_SLICE_BYTES)
         except OSError as error:  # a device gone, a pipe reset
             raise GridError(f"cannot read {name}: {error.strerror or error}") from None
         data = pending + block

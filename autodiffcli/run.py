@@ -235,17 +235,18 @@ def write_table(
         return Written(names, [0] * len(names), len(columns[0]))
     names = column_names(problem)
     streamed = stream_table(problem, writer_for(names), advance, seen)
-    if streamed.stopped is not None and streamed.rows == 0:
-        raise streamed.stopped  # refused before any row: nothing to account for
     if streamed.stopped is not None:
         raise _stopped_after(streamed.stopped, streamed.rows, sink[1])
     return Written(names, streamed.counts, streamed.rows)
 
 
 def _stopped_after(error: AutodiffError, rows: int, name: str) -> AutodiffError:
-    """A streamed input's error, with what became of the rows before it."""
+    """A streamed input's error, with what became of the rows before it (as it is when it
+    came before any row: a refusal)."""
     from autodiffcli import writers
 
+    if rows == 0:
+        return error
     if name == "stdout" or writers.writes_in_place(name):
         fate = f"the {rows:,} rows before it were written to {printable(name)}"
     else:

@@ -525,10 +525,10 @@ def sinc(t, u):
     y = math.pi * u
     s = sin_cos(t, y)[0]
     w = with_value(divide(t, s, y), t.sinc(u[0]))
-    order = u.shape[0] - 1
-    near = (t.abs(y[0]) < sinc_series_radius(order)).nonzero().flatten()
+    radius = sinc_series_radius(u.shape[0] - 1)
+    near = (t.abs(y[0]) < radius).nonzero().flatten()
     if near.numel():
-        w[:, near] = _sinc_power_series(t, y[:, near], sinc_series_radius(order))
+        w[:, near] = _sinc_power_series(t, y[:, near], radius)
         far_from_zero = t.abs(y[0, near]) >= SINC_SERIES_RADIUS
         w[0, near] = t.where(far_from_zero, t.sinc(u[0, near]), w[0, near])
     return w

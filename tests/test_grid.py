@@ -135,7 +135,7 @@ def test_take_gives_exactly_the_points_the_chunks_give(g):
 def small_slices(monkeypatch):
     from autodiffcli import readers
 
-    monkeypatch.setattr(readers, "PARSE_SLICE_CHARS", 64)
+    monkeypatch.setattr(readers, "PARSE_SLICE_BYTES", 64)
     return readers
 
 

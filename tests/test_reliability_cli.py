@@ -410,7 +410,7 @@ def small_slices(monkeypatch):
     """Slices of 64 bytes, so that a few hundred lines stream as a long input does."""
     from autodiffcli import readers
 
-    monkeypatch.setattr(readers, "PARSE_SLICE_CHARS", 64)
+    monkeypatch.setattr(readers, "PARSE_SLICE_BYTES", 64)
 
 
 def _lines_with_a_bad_one(count: int, bad_line: int, bad: str = "abc") -> str:
