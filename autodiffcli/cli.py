@@ -19,7 +19,7 @@ import typer
 
 from autodiffcli import job, run
 from autodiffcli import options as o
-from autodiffcli.errors import AutodiffError, WriteFailure
+from autodiffcli.errors import AutodiffError, WriteFailure, render
 from autodiffcli.problem import Problem
 from autodiffcli.version import __version__
 
@@ -245,6 +245,8 @@ def plot(
     tangent_at: o.TangentAt = None,
     taylor_at: o.TaylorAt = None,
     ylim: o.YLim = None,
+    logy: o.LogY = False,
+    symlog: o.SymLog = False,
     panels: o.Panels = None,
     quiet: o.Quiet = False,
     check: o.Check = False,
@@ -284,6 +286,7 @@ def plot(
             reference=reference,
             terminal=terminal,
             show=show,
+            yscale=run.yscale(logy, symlog),
         )
         run.check_figure(figure, problem.dtype)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
@@ -295,6 +298,8 @@ def plot(
             if figure.file:
                 message("Wrote", "green", figure.file)
             warn_nonfinite(drawn.names, drawn.counts, problem)
+            if drawn.hint:
+                message("Hint", "cyan", render(drawn.hint, o.flag))
         if tolerances:
             report_check(problem, *tolerances, sampled)
 

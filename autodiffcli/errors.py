@@ -21,6 +21,11 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def render(template: str, name: Callable[[str], str] = str) -> str:
+    """``template`` (an error's message, or a hint) with each ``{opt.NAME}`` as ``name(NAME)``."""
+    return _PARAMETER.sub(lambda match: name(match.group(1)), template)
+
+
 class AutodiffError(ValueError):
     """A problem the user can fix; the message says what is wrong and how to fix it.
 
@@ -37,7 +42,7 @@ class AutodiffError(ValueError):
 
     def render(self, name: Callable[[str], str] = str) -> str:
         """The message with each ``{opt.NAME}`` written as ``name(NAME)``."""
-        return _PARAMETER.sub(lambda match: name(match.group(1)), self.template)
+        return render(self.template, name)
 
     def __str__(self) -> str:
         return self.render()

@@ -328,6 +328,17 @@ YLim = Annotated[
     tuple[float, float] | None,
     _option("--ylim", panel=FIGURE, metavar="LO HI", help="y range of the f axes."),
 ]
+LogY = Annotated[
+    bool, _option("--logy", panel=FIGURE, help="Logarithmic y axes (values <= 0 not drawn).")
+]
+SymLog = Annotated[
+    bool,
+    _option(
+        "--symlog",
+        panel=FIGURE,
+        help="Symmetric log y axes: linear near 0, log beyond, both signs.",
+    ),
+]
 Panels = Annotated[
     bool | None,
     _option(

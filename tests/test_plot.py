@@ -20,8 +20,8 @@ from support import table as engine_table
 from autodiffcli import domain as domains
 from autodiffcli import errors, lang
 from autodiffcli.limits import DEFAULT_MAX_POINTS
+from autodiffcli.plotting import curves, files, terminal
 from autodiffcli.plotting import figure as figures
-from autodiffcli.plotting import files, terminal
 
 # A figure may drop this share of data points under its legend (the placement's own limit).
 LEGEND_COVER = figures.LEGEND_MAX_COVER
@@ -243,7 +243,7 @@ def test_reciprocal_on_a_grid_without_zero_draws_no_vertical_connector():
 @pytest.mark.parametrize("text", ["sin(x)", "x**3", "tanh(20*x)", "x*sin(x)"])
 def test_continuous_curves_are_never_broken(text):
     x, f = table(text, 0, num=1000)
-    _, y = figures.break_jumps(x, f)
+    _, y = curves.break_jumps(x, f)
     assert y.size == f.size and np.isfinite(y).all()
 
 
@@ -261,7 +261,7 @@ def test_ylim_sets_the_axes_limits_exactly():
 def test_y_range_fits_f_when_a_derivative_is_far_larger():
     columns = table("tan(x)", 1)
     low, high = figures.plot_figure(columns, "tan(x)", panels=False).axes[0].get_ylim()
-    f_low, f_high = figures.curve_range(columns[1])
+    f_low, f_high = curves.curve_range(columns[1])
     assert low <= f_low and high >= f_high
     assert high < 0.1 * np.nanmax(columns[2])  # f' (up to 1e5) does not set the scale
 
@@ -337,7 +337,7 @@ def test_input_in_any_order_is_drawn_from_left_to_right():
 
 def test_title_and_axis_labels_are_maths():
     axes = figures.plot_figure(table("x**3 - 1/x", 1, 0.2, 2), "x**3 - 1/x").axes[0]
-    assert axes.get_title() == r"$f(x) = x^{3} - \frac{1}{x}$ and its derivatives"
+    assert axes.get_title() == r"$f(x) = x^{3} - \frac{1}{x}$ and its derivative"
     assert axes.get_ylabel() == "$f(x)$, $f'(x)$"
     assert axes.get_xlabel() == "$x$"
 
@@ -455,9 +455,20 @@ def test_taylor_series_from_a_coefficient_table_has_one_series_per_point():
 
 
 def test_taylor_polynomials_are_labelled_by_degree():
+    figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(3, 1.0)])
+    labels = [line.get_label() for line in labelled_lines(figure.axes[0], "$T_")]
+    assert labels == ["$T_{1}(x)$", "$T_{2}(x)$", "$T_{3}(x)$"]
+
+
+def test_taylor_polynomials_that_coincide_are_drawn_once_with_both_names():
     figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(4)])
     labels = [line.get_label() for line in labelled_lines(figure.axes[0], "$T_")]
-    assert labels == ["$T_{1}(x)$", "$T_{2}(x)$", "$T_{3}(x)$", "$T_{4}(x)$"]
+    assert labels == ["$T_{1}(x) = T_{2}(x)$", "$T_{3}(x) = T_{4}(x)$"]  # sin's even terms: 0
+
+
+def test_taylor_legend_gives_the_point_x0():
+    figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(2, 1.5)])
+    assert "$x_0 = 1.5$" in legend_labels(figure)
 
 
 def test_taylor_polynomials_stay_within_the_y_limits():
@@ -532,8 +543,7 @@ def test_huge_or_missing_values_still_give_finite_increasing_limits(text, points
     assert np.isfinite([low, high]).all() and low < high
 
 
-def test_terminal_plot_of_a_function_undefined_on_the_whole_range_draws_empty_axes():
+def test_terminal_plot_of_a_function_undefined_on_the_whole_range_is_refused():
     result = invoke("plot", "log(x)", "--start", "-2", "--stop", "-1", "--terminal")
-    assert result.exit_code == 0
-    assert "f(x) = log(x)" in result.stdout
-    assert "100 in f" in result.stderr  # the non-finite warning says why nothing is drawn
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "f(x) = log(x) has no finite value from x = -2 to -1.01" in result.stderr

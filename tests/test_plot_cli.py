@@ -45,7 +45,7 @@ def test_no_panels_keeps_high_orders_on_one_axes(tmp_path):
 
 
 def test_taylor_at_draws_polynomials_up_to_the_order(tmp_path):
-    svg = svg_of(tmp_path, "sin(x)", "-k", "3", "--taylor-at", "0")
+    svg = svg_of(tmp_path, "sin(x)", "-k", "3", "--taylor-at", "1")
     assert "and its Taylor polynomials -->" in svg
     for degree in (1, 2, 3):
         assert f"<!-- $T_{{{degree}}}(x)$ -->" in svg
@@ -54,7 +54,8 @@ def test_taylor_at_draws_polynomials_up_to_the_order(tmp_path):
 
 def test_taylor_at_twice_labels_each_point(tmp_path):
     svg = svg_of(tmp_path, "sin(x)", "-k", "2", "--taylor-at", "0", "--taylor-at", "1")
-    assert "<!-- $T_{2}(x)$ at $0$ -->" in svg and "<!-- $T_{2}(x)$ at $1$ -->" in svg
+    assert "<!-- $T_{1}(x) = T_{2}(x)$ at $x_0 = 0$ -->" in svg  # sin's x^2 term at 0 is 0
+    assert "<!-- $T_{2}(x)$ at $x_0 = 1$ -->" in svg
 
 
 def test_bad_title_math_is_a_one_line_error(tmp_path):

@@ -10,6 +10,7 @@ stays text in SVG and PDF.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,34 +18,38 @@ import numpy as np
 
 from autodiffcli import lang
 from autodiffcli.errors import ExpressionError
+from autodiffcli.plotting.curves import break_jumps, fitted_range
 from autodiffcli.plotting.files import check_title, check_ylim
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 LINESTYLES = ["-", "--", "-.", ":"]
+# Taylor polynomials: a colour (f's blue left out) and a dash pattern of their own per degree,
+# so that neighbouring degrees differ in both.
+TAYLOR_COLOURS = PALETTE[1:]
+TAYLOR_DASHES = [(0, (6, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (3, 3)), (0, (9, 2, 2, 2))]
+# The y = 0 line: light and beneath the curves, so that a curve lying on it (abs'') shows.
+ZERO_LINE = {"color": "0.6", "linewidth": 0.8, "zorder": 0.5}
+# Long segments are sampled at this spacing (axes fraction) when placing the legend, so that
+# a steep branch with few points counts where it runs; at most this many samples a segment.
+LEGEND_SAMPLE_STEP = 0.01
+LEGEND_SAMPLES_PER_SEGMENT = 300
 # A tangent segment spans this fraction of the plotted x range, centred on its point.
 TANGENT_FRACTION = 0.3
 # Orders from which each curve gets its own panel by default: f, f', f'', f''' on one axes
 # already crowd it, and each order of a function like sin(3x) is 3x larger than the one before.
 PANELS_FROM_ORDER = 3
-# The y range of a curve ignores this percentage of its values at each end (poles)...
-TAIL_PERCENT = 1.0
-# ...when its full range is more than this many times the range of the rest.
-OUTLIER_RATIO = 10.0
-# A derivative widens the shared y range (which fits f first) by at most this factor.
-FIT_RATIO = 4.0
-# A sign change is a pole or jump when the step is over this fraction of the curve's range.
-JUMP_FRACTION = 0.5
-# The legend moves outside the axes when every place inside covers more of the data than this.
-LEGEND_MAX_COVER = 0.01
+# The legend moves outside the axes when every place inside covers more of the data than this
+# share (points, and samples along the lines between them): none, so no branch runs through it.
+LEGEND_MAX_COVER = 0.0
 # Short enough for the legend: longer expressions appear in the title only.
 LEGEND_EXPRESSION_CHARS = 40
 # Longer LaTeX than this is unreadable in a title; the plain text is shown instead.
 TITLE_LATEX_CHARS = 160
 # Figures narrower than this (inches) get a smaller legend font.
 SMALL_FIGURE_INCHES = 5.0
-# Axis limits stay within this, so that spans and margins of values near 1e308 stay finite.
-LARGEST_LIMIT = 1e300
+# Taylor polynomials closer than this share of the y range everywhere drawn are one curve.
+SAME_TAYLOR_FRACTION = 0.002
 SMOOTH_POINTS = 512  # points on which tangents and Taylor polynomials are drawn
 
 
@@ -145,7 +150,10 @@ def expression_latex(expression: str, parsed: lang.Expression | None = None) -> 
         text = lang.latex(parsed if parsed is not None else lang.parse(expression))
     except ExpressionError:
         return None
-    return text if len(text) <= TITLE_LATEX_CHARS else None
+    if len(text) > TITLE_LATEX_CHARS:
+        return None
+    # mathtext's \left| shrinks the bar to the height of what it holds: |x| read as "ıxı".
+    return text.replace(r"\left|", "|").replace(r"\right|", "|")
 
 
 @np.errstate(over="ignore", invalid="ignore")  # spans near 1e308: limits are clamped
@@ -164,6 +172,8 @@ def plot_figure(
     ylim: tuple[float, float] | None = None,
     panels: bool | None = None,
     taylor: Sequence[TaylorSeries] = (),
+    slope: np.ndarray | None = None,
+    yscale: str = "linear",
 ):
     """A Figure of f and its derivatives; ``columns`` is [x, f, f', ...] as numpy arrays.
 
@@ -180,13 +190,21 @@ def plot_figure(
         ylim: exact y limits of f's axes; by default a robust range that fits f first.
         panels: one panel per order sharing x; by default from order PANELS_FROM_ORDER.
         taylor: Taylor series at points x0, drawn as T_1..T_K within the y limits.
+        slope: the derivative of order K+1, not drawn: it tells a jump of the last curve
+            from a steep rise, as each drawn derivative does for the curve before it.
+        yscale: "linear", "log" (values <= 0 are not drawn) or "symlog".
 
-    Points where f is not finite hide the derivatives there too (a note says so), and a
-    line breaks where it jumps across a pole instead of joining -inf to +inf.
+    Points where f is not finite hide the derivatives there too (a note says so), a line
+    breaks at a pole or a jump instead of joining its two sides, and the legend lists only
+    curves with something drawn.
     """
     check_ylim(ylim)
     check_title(title)
-    x, curves, reference = ordered_by_x(columns, reference)
+    x, curves, reference = ordered_by_x(
+        [*columns, slope] if slope is not None else columns, reference
+    )
+    if slope is not None:
+        *curves, slope = curves
     curves, hidden = hide_where_undefined(curves)
     if panels is None:
         panels = len(curves) - 1 >= PANELS_FROM_ORDER
@@ -196,9 +214,11 @@ def plot_figure(
     latex = expression_latex(expression, parsed)
     groups = [[k] for k in range(len(curves))] if panels else [list(range(len(curves)))]
     x_range = _x_range(x, tangents, taylor)
+    slopes = [*curves[1:], slope]
     for axes, orders in zip(value_axes, groups, strict=True):
         limits = ylim if axes is value_axes[0] else None
-        _draw_orders(axes, x, curves, reference, orders, latex, limits)
+        _set_yscale(axes, yscale, [curves[k] for k in orders])
+        _draw_orders(axes, x, curves, slopes, reference, orders, latex, limits)
         axes.set_xlim(x_range)
     top = value_axes[0]
     _draw_taylor(top, taylor, x_range)
@@ -211,6 +231,7 @@ def plot_figure(
         title if title is not None else _default_title(expression, latex, len(curves), bool(taylor))
     )
     for axes in value_axes:
+        _unlist_undrawn(axes)
         _place_legend(figure, axes)
     if error_axes is not None:
         _error_panel(error_axes, x, curves[1:], reference[1:])
@@ -240,68 +261,6 @@ def hide_where_undefined(curves: list[np.ndarray]) -> tuple[list[np.ndarray], in
     return [curves[0]] + [np.where(undefined, np.nan, y) for y in curves[1:]], hidden
 
 
-def curve_range(y: np.ndarray) -> tuple[float, float] | None:
-    """The y range that shows a curve: all of it, or its middle when poles stretch it."""
-    finite = y[np.isfinite(y)]
-    if finite.size == 0:
-        return None
-    low, high = np.percentile(finite, [TAIL_PERCENT, 100 - TAIL_PERCENT])
-    robust = high - low
-    if robust > 0 and finite.max() - finite.min() > OUTLIER_RATIO * robust:
-        margin = 0.15 * robust
-        return float(low - margin), float(high + margin)
-    return float(finite.min()), float(finite.max())
-
-
-def _fitted_range(curves: list[np.ndarray]) -> tuple[float, float]:
-    """f's range, widened by each derivative only as far as f stays readable, plus margins."""
-    ranges = [r for r in map(curve_range, curves) if r is not None]
-    if not ranges:
-        return -1.0, 1.0
-    low, high = ranges[0]
-    for other_low, other_high in ranges[1:]:
-        wider = min(low, other_low), max(high, other_high)
-        if wider[1] - wider[0] <= FIT_RATIO * max(high - low, 1e-300):
-            low, high = wider
-    low, high = np.clip([low, high], -LARGEST_LIMIT, LARGEST_LIMIT).tolist()
-    span = high - low
-    if span <= 0:
-        pad = max(abs(low) * 0.1, 1.0)
-        return low - pad, high + pad
-    return low - 0.05 * span, high + 0.05 * span
-
-
-def break_jumps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y with a NaN inserted wherever y jumps across a pole or a jump.
-
-    Between two points where |y| does not fall towards the gap from either side (a curve
-    crossing zero falls towards it), the line breaks when y changes sign by over
-    JUMP_FRACTION of the curve's robust range (tan, 1/x), or when both points lie beyond
-    that range on the same side and |y| at least doubles towards the gap from each side,
-    as it does next to a pole and not at a sampled smooth peak (1/x^2, tan').
-    """
-    finite = y[np.isfinite(y)]
-    if finite.size < 2:
-        return x, y
-    low, high = np.percentile(finite, [TAIL_PERCENT, 100 - TAIL_PERCENT])
-    span = high - low
-    if span <= 0:
-        return x, y
-    a, b = y[:-1], y[1:]
-    before = np.abs(np.concatenate([[np.nan], y[:-2]]))
-    after = np.abs(np.concatenate([y[2:], [np.nan]]))
-    with np.errstate(invalid="ignore"):
-        rising = ~(before > np.abs(a)) & ~(after > np.abs(b))
-        crossing = (np.sign(a) * np.sign(b) < 0) & (np.abs(b - a) > JUMP_FRACTION * span)
-        beyond = (np.minimum(a, b) > high) | (np.maximum(a, b) < low)
-        exploding = (np.abs(a) > 2 * before) & (np.abs(b) > 2 * after)
-    where = np.flatnonzero(rising & crossing | beyond & exploding) + 1
-    if where.size == 0:
-        return x, y
-    middle = (x[where - 1] + x[where]) / 2
-    return np.insert(x, where, middle), np.insert(y, where, np.nan)
-
-
 def _x_range(x, tangents, taylor) -> tuple[float, float]:
     """The data's x range, stretched to include the points of tangents and series."""
     points = [float(x.min()), float(x.max())] if x.size else [-1.0, 1.0]
@@ -329,31 +288,61 @@ def _make_axes(width, height, dpi, count, with_errors, interactive):
     return figure, axes[:count], (axes[count] if with_errors else None)
 
 
-def _draw_orders(axes, x, curves, reference, orders, latex, ylim) -> None:
+def _draw_orders(axes, x, curves, slopes, reference, orders, latex, ylim) -> None:
     """One axes: the curves of ``orders`` (and their references), y limits, labels, grid."""
-    _draw_curves(axes, x, curves, orders, latex, single=len(orders) == 1)
+    _draw_curves(axes, x, curves, slopes, orders, latex, single=len(orders) == 1)
     if reference is not None:
         _draw_reference(axes, x, reference, orders)
-    axes.set_ylim(ylim or _fitted_range([curves[k] for k in orders]))
+    with warnings.catch_warnings():  # a log axis with nothing above 0: the legend says so
+        warnings.simplefilter("ignore", UserWarning)
+        axes.set_ylim(ylim or _scaled_range(axes, [curves[k] for k in orders]))
     axes.set_ylabel(", ".join(derivative_label(k) for k in orders))
-    axes.axhline(0, color="0.2", linewidth=0.8, zorder=0)
+    if axes.get_yscale() != "log":
+        axes.axhline(0, **ZERO_LINE)
     axes.grid(True, alpha=0.3)
 
 
-def _draw_curves(axes, x, curves, orders, latex, *, single):
+def _set_yscale(axes, yscale: str, curves: list[np.ndarray]) -> None:
+    """--logy or --symlog; symlog is linear within the decade of the curves' median size."""
+    if yscale == "log":
+        axes.set_yscale("log", nonpositive="mask")
+    elif yscale == "symlog":
+        values = np.abs(np.concatenate(curves))
+        values = values[np.isfinite(values) & (values > 0)]
+        typical = float(np.median(values)) if values.size else 1.0
+        axes.set_yscale("symlog", linthresh=10.0 ** math.floor(math.log10(typical)))
+
+
+def _scaled_range(axes, curves: list[np.ndarray]) -> tuple[float, float]:
+    """fitted_range in the axes' scale (log or symlog), so that f fills a log axis as it
+    fills a linear one."""
+    if axes.get_yscale() == "linear":
+        return fitted_range(curves)
+    forward = axes.yaxis.get_transform()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = [np.asarray(forward.transform(np.asarray(y, dtype=float))) for y in curves]
+    scaled = [np.where(np.isfinite(y), y, np.nan) for y in scaled]
+    if not any(np.isfinite(y).any() for y in scaled):
+        return (0.1, 10.0) if axes.get_yscale() == "log" else (-1.0, 1.0)
+    low, high = forward.inverted().transform(np.array(fitted_range(scaled)))
+    return float(low), float(high)
+
+
+def _draw_curves(axes, x, curves, slopes, orders, latex, *, single):
     for k in orders:
         label = derivative_label(k)
         if k == 0 and latex and not single and len(latex) <= LEGEND_EXPRESSION_CHARS:
             label = f"$f(x) = {latex}$"
-        xs, ys = break_jumps(x, curves[k])
-        axes.plot(xs, ys, color=_colour(k), linestyle=LINESTYLES[k % 4], label=label)
+        xs, ys = break_jumps(x, curves[k], slopes[k])
+        style = {"color": _colour(k), "linestyle": LINESTYLES[k % 4], "gid": f"order-{k}"}
+        axes.plot(xs, ys, label=label, **style)
 
 
 def _draw_reference(axes, x, reference, orders):
     for k in orders:
         if k:
             axes.plot(
-                *break_jumps(x, reference[k]),
+                *break_jumps(x, reference[k], reference[k + 1] if k + 1 < len(reference) else None),
                 color=_colour(k),
                 linestyle=(0, (2, 2)),
                 linewidth=2.5,
@@ -377,25 +366,45 @@ def _draw_taylor(axes, taylor, x_range):
     """T_1..T_K of each series, each only over its stretch around x0 inside the y limits."""
     if not taylor:
         return
-    from matplotlib import colormaps
-
-    shades = colormaps["plasma"]
     grid = np.linspace(*x_range, SMOOTH_POINTS)
     limits = axes.get_ylim()
-    for series in taylor:
-        where = "" if len(taylor) == 1 else f" at ${clean_number(series.x0)}$"
-        for degree in range(1, series.degree + 1):
-            y = series(grid, degree)
+    for i, series in enumerate(taylor):
+        point = f"$x_0 = {clean_number(series.x0)}$"
+        where = "" if len(taylor) == 1 else f" at {point}"
+        for first, degrees in _distinct_degrees(series, grid, limits):
+            y = series(grid, first)
             keep = _stretch_inside(grid, y, series.x0, limits)
             axes.plot(
                 grid[keep],
                 y[keep],
-                color=shades(0.8 * (degree - 1) / max(series.degree - 1, 1)),
-                linestyle=(0, (5, 2)),
-                linewidth=1.2,
-                label=f"$T_{{{degree}}}(x)${where}",
+                color=TAYLOR_COLOURS[(first - 1) % len(TAYLOR_COLOURS)],
+                linestyle=TAYLOR_DASHES[(first - 1) % len(TAYLOR_DASHES)],
+                linewidth=1.4,
+                label="$" + " = ".join(f"T_{{{d}}}(x)" for d in degrees) + "$" + where,
+                gid=f"taylor-{i}-{first}",  # an SVG group id, for tools and tests
             )
-        axes.plot([series.x0], [series.coefficients[0]], "o", color="0.15", markersize=4)
+        axes.plot(
+            [series.x0], [series.coefficients[0]], "o", color="0.15", markersize=4, label=point
+        )
+
+
+def _distinct_degrees(series, grid, limits) -> list[tuple[int, list[int]]]:
+    """Degrees 1..K in runs whose polynomials would be drawn on top of each other (T_2 = T_1
+    for sin at 0): each run is drawn once, labelled T_1(x) = T_2(x)."""
+    runs: list[tuple[int, list[int]]] = []
+    tolerance = SAME_TAYLOR_FRACTION * (limits[1] - limits[0])
+    for degree in range(1, series.degree + 1):
+        if runs:
+            first = runs[-1][0]
+            y = series(grid, first)
+            keep = _stretch_inside(grid, y, series.x0, limits)
+            with np.errstate(invalid="ignore", over="ignore"):
+                gap = np.abs(series(grid[keep], degree) - y[keep])
+            if keep.any() and bool(np.all(gap <= tolerance)):
+                runs[-1][1].append(degree)
+                continue
+        runs.append((degree, [degree]))
+    return runs
 
 
 def _stretch_inside(grid, y, x0, limits) -> np.ndarray:
@@ -419,16 +428,61 @@ def _stretch_inside(grid, y, x0, limits) -> np.ndarray:
 
 def _default_title(expression: str, latex: str | None, count: int, taylor: bool) -> str:
     name = f"$f(x) = {latex}$" if latex else "f(x) = " + expression.replace("$", r"\$")
+    return name + _title_tail(count, taylor)
+
+
+def _title_tail(count: int, taylor: bool) -> str:
+    """What follows f(x) = ... in a title: the Taylor polynomials, or the derivatives drawn."""
     if taylor:
-        return name + " and its Taylor polynomials"
-    return name + (" and its derivatives" if count > 1 else "")
+        return " and its Taylor polynomials"
+    return {1: "", 2: " and its derivative"}.get(count, " and its derivatives")
+
+
+def plain_title(expression: str, count: int, taylor: bool, title: str | None = None) -> str:
+    """The title in plain text, for an image's metadata (searchable, read aloud): the
+    drawn title's maths glyphs are scattered pieces of text in SVG."""
+    return title if title is not None else "f(x) = " + expression + _title_tail(count, taylor)
+
+
+def plain_description(expression: str, count: int, x_range: tuple[float, float]) -> str:
+    """One sentence saying what the figure shows, for screen readers and search tools."""
+    names = ", ".join(
+        derivative_symbol(k).replace("^{(", "^(").replace(")}", ")") + "(x)" for k in range(count)
+    )
+    low, high = (f"{v:.6g}" for v in x_range)
+    return f"Plot of {names} for f(x) = {expression}, x from {low} to {high}."
+
+
+def _unlist_undrawn(axes) -> None:
+    """Take out of the legend each curve with nothing drawn (no finite value, or none above 0
+    on a log axis), and say in one note which they are and why."""
+    log = axes.get_yscale() == "log"
+    missing = []
+    for line in axes.get_lines():
+        label = line.get_label()
+        if label.startswith("_") or _is_note(line):
+            continue
+        y = np.asarray(line.get_ydata(), dtype=float)
+        with np.errstate(invalid="ignore"):
+            drawn = np.isfinite(y) & (y > 0) if log else np.isfinite(y)
+        if not drawn.any():
+            line.set_label("_" + label)
+            missing.append(label)
+    if missing:
+        why = "no value above 0" if log else "undefined everywhere"
+        axes.plot([], [], " ", label=f"not drawn ({why}): " + ", ".join(missing))
+
+
+def _is_note(line) -> bool:
+    """Whether a legend entry is a note (a line with nothing to draw: no stroke, no marker)."""
+    return line.get_linestyle() == "None" and line.get_marker() in ("None", " ", "")
 
 
 def _place_legend(figure, axes) -> None:
     """The legend (when there are two entries or more) where it covers the fewest data
     points, or outside the axes when every place inside covers over LEGEND_MAX_COVER."""
     handles, labels = axes.get_legend_handles_labels()
-    if len(handles) < 2:
+    if len(handles) < 2 and not any(map(_is_note, handles)):
         return
     font = "small" if figure.get_figwidth() >= SMALL_FIGURE_INCHES else "x-small"
     if not hasattr(figure.canvas, "get_renderer"):  # a window backend that cannot measure
@@ -475,18 +529,35 @@ def _legend_boxes(width: float, height: float) -> list[tuple[str, tuple[float, .
 
 def _points_in_axes(axes) -> np.ndarray:
     """Every drawn point (and midpoints of long steps) in axes fractions, inside the frame."""
-    transform = axes.transLimits
+    transform = axes.transScale + axes.transLimits
     chunks = []
     for line in axes.get_lines():
         xy = np.column_stack(line.get_data()).astype(float)
-        xy = xy[np.isfinite(xy).all(axis=1)]
-        if xy.shape[0]:
-            chunks.append(transform.transform(xy))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xy = transform.transform(xy)
+        chunks.append(_along_segments(xy))
     if not chunks:
         return np.empty((0, 2))
     points = np.concatenate(chunks)
     inside = (points >= 0).all(axis=1) & (points <= 1).all(axis=1)
     return points[inside]
+
+
+def _along_segments(xy: np.ndarray) -> np.ndarray:
+    """The finite points of a line in axes fractions, and samples every LEGEND_SAMPLE_STEP
+    along each segment between two of them (steep branches have few points of their own)."""
+    finite = np.isfinite(xy).all(axis=1)
+    joined = finite[:-1] & finite[1:]
+    start = np.clip(xy[:-1][joined], -1.0, 2.0)  # far outside: only the part inside counts
+    end = np.clip(xy[1:][joined], -1.0, 2.0)
+    length = np.hypot(*(end - start).T)
+    counts = np.minimum(np.ceil(length / LEGEND_SAMPLE_STEP), LEGEND_SAMPLES_PER_SEGMENT)
+    counts = counts.astype(int)
+    where = np.repeat(np.arange(counts.size), counts)
+    offsets = np.arange(where.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    fractions = (offsets / np.repeat(np.maximum(counts, 1), counts))[:, None]
+    samples = start[where] + fractions * (end[where] - start[where])
+    return np.concatenate([xy[finite], samples])
 
 
 def _cover(points: np.ndarray, box: tuple[float, ...]) -> int:

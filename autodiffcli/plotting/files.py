@@ -5,6 +5,7 @@ size answers at once.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
@@ -15,6 +16,8 @@ import numpy as np
 from autodiffcli.errors import OptionError, OutputError
 
 MAX_PIXELS = 100_000_000
+# The y axes' scales (matplotlib's names): linear, --logy, --symlog.
+YSCALES = ("linear", "log", "symlog")
 # Text stays text: SVG <text> elements and PDF TrueType (Type 42) fonts instead of Type 3.
 FONT_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
 # The formats matplotlib writes (with pillow): checked without importing matplotlib.
@@ -22,6 +25,12 @@ COMMON_FORMATS = frozenset(
     ["avif", "eps", "gif", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg"]
     + ["svgz", "tif", "tiff", "webp"]
 )
+# Where each format keeps a title and a sentence about the image (savefig's metadata keys).
+METADATA_KEYS = {
+    "svg": ("Title", "Description"),
+    "pdf": ("Title", "Subject"),
+    "png": ("Title", "Description"),
+}
 
 
 def image_format(path: str) -> str:
@@ -70,6 +79,23 @@ def check_ylim(ylim: tuple[float, float] | None) -> None:
         )
 
 
+def check_yscale(yscale: str, ylim: tuple[float, float] | None) -> None:
+    """A known scale; on a log axis, --ylim must be above 0."""
+    if yscale not in YSCALES:
+        raise OptionError(
+            f"the y scale must be one of {', '.join(YSCALES)}, got {yscale!r}",
+            parameter="yscale",
+            value=yscale,
+        )
+    if yscale == "log" and ylim is not None and ylim[0] <= 0:
+        raise OptionError(
+            f"{{opt.ylim}} on a log axis ({{opt.logy}}) must be above 0, got {ylim[0]} "
+            f"{ylim[1]}; use {{opt.symlog}} to show values at or below 0",
+            parameter="ylim",
+            value=ylim,
+        )
+
+
 def check_title(title: str | None) -> None:
     """A title with ``$`` must be valid mathtext; say so here rather than fail when drawing."""
     if title is None or "$" not in title:
@@ -88,14 +114,45 @@ def check_title(title: str | None) -> None:
 
 
 @np.errstate(over="ignore", invalid="ignore")
-def save_figure(figure, path: str, fmt: str, dpi: float) -> None:
-    """Render ``figure`` to ``path`` atomically (no partial image on failure), text as text."""
+def save_figure(
+    figure, path: str, fmt: str, dpi: float, title: str | None = None, about: str | None = None
+) -> None:
+    """Render ``figure`` to ``path`` atomically (no partial image on failure), text as text.
+
+    ``title`` and ``about`` (one plain sentence) go into the file's metadata where its format
+    has a place for them: an SVG's <title> and <desc>, which search tools and screen readers
+    read, since the drawn maths is scattered glyphs; a PDF's Title and Subject; PNG text."""
     from matplotlib import rc_context
 
     from autodiffcli.writers import atomic_output
 
+    metadata = _metadata(fmt, title, about)
     with rc_context(FONT_RC), atomic_output(path) as handle:
-        figure.savefig(handle, format=fmt, dpi=dpi)
+        if fmt == "svg" and about:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+            handle.write(_with_desc(buffer.getvalue(), about))
+        else:
+            figure.savefig(handle, format=fmt, dpi=dpi, metadata=metadata)
+
+
+def _metadata(fmt: str, title: str | None, about: str | None) -> dict | None:
+    """savefig's metadata for ``fmt``: each backend knows its own keys, and refuses others."""
+    keys = METADATA_KEYS.get(fmt)
+    if keys is None:
+        return None
+    pairs = zip(keys, (title, about), strict=True)
+    return {key: text for key, text in pairs if text} or None
+
+
+def _with_desc(svg: bytes, about: str) -> bytes:
+    """The SVG with a <desc> after its <title> (matplotlib writes the title, not a desc)."""
+    from xml.sax.saxutils import escape
+
+    desc = f"<desc>{escape(about)}</desc>".encode()
+    title = svg.find(b"</title>")
+    end = title + len(b"</title>") if title >= 0 else svg.find(b">", svg.find(b"<svg")) + 1
+    return svg[:end] + b"\n " + desc + svg[end:]
 
 
 def check_display() -> None:
