@@ -50,7 +50,8 @@ def test_default_points_avoid_where_f_is_undefined_and_say_so():
     facts = goal_facts(invoke("explain", D2L, "--format", "json").stdout)
     assert 0.0 not in facts["x"] and facts["undefined"] == {}
     assert facts["notes"] == [
-        "x = 0 moved to 0.25, since f is undefined at x = 0 (v3 = log(0) = -inf, then f = nan)."
+        "The default point x = 0 was moved to 0.25, since f is undefined at x = 0: log(0) is "
+        "a singularity, where torch gives -inf, and then f = nan."
     ]
 
 
@@ -58,7 +59,10 @@ def test_points_the_user_asks_for_are_kept_and_explained():
     result = invoke("explain", D2L, "--points", "5", "--format", "json")
     facts = goal_facts(result.stdout)
     assert facts["x"] == [-5.0, -2.5, 0.0, 2.5, 5.0] and facts["notes"] == []
-    assert facts["undefined"] == {"2": "f is undefined at x = 0 (v3 = log(0) = -inf, then f = nan)"}
+    assert facts["undefined"] == {
+        "2": "f is undefined at x = 0: log(0) is a singularity, where torch gives -inf, and "
+        "then f = nan"
+    }
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

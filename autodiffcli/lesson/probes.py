@@ -1,12 +1,11 @@
 """The torch experiments behind the lesson, each run live on the user's own expression: the
-chain rule node by node, Jacobians, the sum trick, saved tensors, passes of each mode, and
-where f is undefined and why. Every claim the prose makes is decided by one NaN-aware
-comparison, :func:`compare`.
+chain rule node by node, Jacobians, the sum trick, saved tensors and the passes of each mode.
+Every claim the prose makes is decided by one NaN-aware comparison, :func:`compare`, or by a
+count (nodes, passes, tensors, bytes); timings are measured to be shown, never to decide.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -14,20 +13,16 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from autodiffcli.engines import reverse, taylor
+from autodiffcli.engines.graph import count_nodes, node_name, walk
 from autodiffcli.lang import OPS, Expression, evaluate_nodes
-from autodiffcli.numfmt import fmt
 
 # Forward vs reverse: sizes of the measured problems.
 MEMORY_POINTS = 10_000
 JACOBIAN_SIZE = 32
-# Default points: where f or f' is not finite at a default point, try these fractions of the
-# spacing on either side, nearest first.
-NUDGES = (0.1, 0.2, 0.3, 0.4)
 # Two torch paths to the same number (forward and reverse mode, a sum and its column sums)
 # count as agreeing within this; float64 rounding differs by far less.
 CLAIM_RTOL = 1e-12
 CLAIM_ATOL = 1e-12
-OPERATOR_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 
 
 @dataclass(frozen=True)
@@ -158,103 +153,6 @@ def derivative_at(rows: list[dict], variable: str) -> float:
     return 0.0 if adjoint is None else adjoint
 
 
-def why_not_finite(expression: Expression, x0: float) -> str | None:
-    """A plain sentence saying why f or f' is not finite at x0, from the tape; None if both are.
-
-    The reason is the first node whose value (for f) or local partial (for f') stops being
-    finite while its inputs are finite: e.g. "f is undefined at x = 0: v3 = log(0) = -inf".
-    """
-    rows = trace(expression, x0)
-    value, slope = rows[-1]["value"], derivative_at(rows, expression.variables[0])
-    if not math.isfinite(value):
-        culprit = next(
-            row
-            for row in rows
-            if not math.isfinite(row["value"])
-            and all(math.isfinite(rows[_at(i)]["value"]) for i in row["inputs"])
-        )
-        kind = "undefined" if math.isnan(value) else "infinite"
-        then = "" if culprit is rows[-1] else f", then f = {fmt(value)}"
-        return (
-            f"f is {kind} at x = {fmt(x0)} ({culprit['node']} = "
-            f"{_computation(culprit, rows)} = {fmt(culprit['value'])}{then})"
-        )
-    if not math.isfinite(slope) or not math.isfinite(rows[-1]["tangent"]):
-        for row in rows:
-            for position, partial in enumerate(row["partials"]):
-                if partial is not None and not math.isfinite(partial):
-                    arg = rows[_at(row["inputs"][position])]
-                    return (
-                        f"f'(x) is not finite at x = {fmt(x0)} (the local derivative of "
-                        f"{row['node']} = {_computation(row, rows)} with respect to "
-                        f"{arg['node']} = {fmt(arg['value'])} is {fmt(partial)})"
-                    )
-        return f"f'(x) is not finite at x = {fmt(x0)} (the chain rule meets 0 * inf there)"
-    return None
-
-
-def _at(name: str) -> int:
-    return int(name[1:])
-
-
-def _computation(row: dict, rows: list[dict]) -> str:
-    args = [fmt(rows[_at(i)]["value"]) for i in row["inputs"]]
-    if not args:
-        return row["op"]
-    if row["op"] in OPERATOR_SYMBOLS and len(args) == 2:
-        return f"{args[0]} {OPERATOR_SYMBOLS[row['op']]} {args[1]}"
-    if row["op"] == "neg":
-        return f"-({args[0]})"
-    return f"{row['op']}({', '.join(args)})"
-
-
-@dataclass(frozen=True)
-class DefaultPoints:
-    """Evenly spaced points, with those where f or f' is not finite moved when that helps.
-
-    Attributes:
-        points: the points to explain.
-        notes: one sentence per point moved or kept, saying why.
-    """
-
-    points: list[float]
-    notes: list[str]
-
-
-def default_points(
-    expression: Expression, start: float = -5.0, stop: float = 5.0, n: int = 5
-) -> DefaultPoints:
-    """``n`` points from ``start`` to ``stop``, each moved by a fraction of the spacing (within
-    the range) where f or f' is not finite and a nearby point is finite. Only for ranges the
-    user did not choose: their own points are explained as given."""
-    step = (stop - start) / (n - 1) if n > 1 else 1.0
-    points, notes = [], []
-    for index in range(n):
-        point = start + index * step if index < n - 1 else stop
-        reason = why_not_finite(expression, point)
-        if reason is None:
-            points.append(point)
-            continue
-        better = _nearby_finite(expression, point, step, start, stop)
-        if better is None:
-            notes.append(f"x = {fmt(point)} kept, since no point near it is better: {reason}.")
-            points.append(point)
-        else:
-            notes.append(f"x = {fmt(point)} moved to {fmt(better)}, since {reason}.")
-            points.append(better)
-    return DefaultPoints(points, notes)
-
-
-def _nearby_finite(expression, point: float, step: float, start: float, stop: float):
-    low, high = min(start, stop), max(start, stop)
-    for fraction in NUDGES:
-        for sign in (1, -1):
-            candidate = point + sign * fraction * abs(step)
-            if low <= candidate <= high and why_not_finite(expression, candidate) is None:
-                return candidate
-    return None
-
-
 def naive_backward_error(f, x) -> str | None:
     """The message of the error torch raises for y.backward() on a vector y (None if none)."""
     leaf = x.clone().requires_grad_(True)
@@ -326,9 +224,24 @@ def backward_twice_error(f, x) -> str | None:
     return None
 
 
-def saved_bytes(f, x) -> tuple[int, int]:
-    """(tensors, bytes) that autograd saves for backward while computing f(x), counted with
-    saved-tensor hooks; a storage saved twice counts once in the bytes."""
+@dataclass(frozen=True)
+class Saved:
+    """What autograd saved for backward while computing f.
+
+    Attributes:
+        tensors: how many times a tensor was saved (once per operation that saved it).
+        storages: how many distinct memory blocks those tensors are views of.
+        nbytes: the size of those distinct blocks: a block saved twice is counted once.
+    """
+
+    tensors: int
+    storages: int
+    nbytes: int
+
+
+def saved_bytes(f, x) -> Saved:
+    """What autograd saves for backward while computing f(x), counted with saved-tensor
+    hooks."""
     storages: dict[int, int] = {}
     count = 0
 
@@ -341,10 +254,10 @@ def saved_bytes(f, x) -> tuple[int, int]:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         f(x)
-    return count, sum(storages.values())
+    return Saved(count, len(storages), sum(storages.values()))
 
 
-def forward_saved_bytes(f, x) -> tuple[int, int]:
+def forward_saved_bytes(f, x) -> Saved:
     """(tensors, bytes) saved for backward while forward mode computes f and its tangent."""
     with fwad.dual_level():
         return saved_bytes(f, fwad.make_dual(x, torch.ones_like(x)))
@@ -352,7 +265,11 @@ def forward_saved_bytes(f, x) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class JacobianCost:
-    """A Jacobian computed both ways, with the passes and seconds each took."""
+    """A Jacobian computed both ways, with the torch passes and seconds each took.
+
+    ``reverse_passes`` counts the backward calls made: an output with no graph (it does not
+    depend on the input) needs none, and its row is zeros.
+    """
 
     inputs: int
     outputs: int
@@ -365,7 +282,7 @@ class JacobianCost:
 
 def jacobian_both_ways(g, x: torch.Tensor) -> JacobianCost:
     """The Jacobian of ``g`` at ``x`` by forward mode (one jvp per input) and by reverse mode
-    (one backward per output), timed; each pass is a real torch call."""
+    (one backward per output that has a graph), timed; each pass is a real torch call."""
     n = x.numel()
     # Warm up both ways first, so that the timings compare passes, not first calls.
     forward_pass(g, x, torch.ones_like(x))
@@ -385,7 +302,7 @@ def jacobian_both_ways(g, x: torch.Tensor) -> JacobianCost:
         n,
         y.numel(),
         len(columns),
-        len(rows),
+        y.numel() if y.requires_grad else 0,
         forward_seconds,
         reverse_seconds,
         compare(forward, reverse, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),
@@ -408,28 +325,54 @@ def _vjp_row(output: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def finite_point(expression, x, trace_at) -> float:
-    if trace_at is not None:
-        return trace_at
-    finite = [float(v) for v in x if why_not_finite(expression, float(v)) is None]
-    return finite[0] if finite else float(x[0])
+@dataclass(frozen=True)
+class NestedReverse:
+    """f, f', ... by nested reverse mode, with what each order's graph holds.
+
+    Attributes:
+        derivatives: [f, f', ...] at the points.
+        nodes: the autograd nodes reachable from each (0: it has no graph).
+        graphed: whether each still has a graph (requires grad), so it can be differentiated.
+        seconds: the time to reach each order, from the start.
+    """
+
+    derivatives: list[torch.Tensor]
+    nodes: list[int]
+    graphed: list[bool]
+    seconds: list[float]
 
 
-def nested_reverse(f, x, order: int) -> tuple[list[torch.Tensor], list[float]]:
-    """[f, f', ...] by nested reverse mode, with the seconds to reach each order."""
+def nested_reverse(f, x, order: int) -> NestedReverse:
+    """[f, f', ...] by nested reverse mode, with their graphs' sizes and the time taken."""
     started = time.perf_counter()
     outputs, seconds = [], []
     for output in reverse.graphed_derivatives(f, x.clone().requires_grad_(True), order):
         outputs.append(output)
         seconds.append(time.perf_counter() - started)
-    return outputs, seconds
+    nodes = [count_nodes(output) for output in outputs]
+    graphed = [bool(output.requires_grad) for output in outputs]
+    return NestedReverse(outputs, nodes, graphed, seconds)
 
 
 def taylor_mode(expression, x, order: int) -> list[tuple[int, int, float]]:
-    """(order, operations per point, seconds) of the Taylor-mode engine at each order."""
+    """(order, operations per point, seconds) of the Taylor-mode engine at each order; each
+    order is run once untimed first, so the time is of a warm run."""
     rows = []
     for k in range(1, order + 1):
+        taylor.derivatives(expression, [x], k)
         started = time.perf_counter()
         taylor.derivatives(expression, [x], k)
         rows.append((k, taylor.work(expression, k), time.perf_counter() - started))
     return rows
+
+
+def recorded_nodes(function, x: torch.Tensor, arity: int = 1) -> list[str]:
+    """The autograd node names, root first, that ``function`` records when applied to ``x``
+    (each argument ``x``): distinct, in order of first visit, AccumulateGrad left out."""
+    leaf = x.clone().requires_grad_(True)
+    names: list[str] = []
+    for visit in walk(function(*([leaf] * arity))):
+        name = node_name(visit.node)
+        if visit.first and name != "AccumulateGrad" and name not in names:
+            names.append(name)
+    return names

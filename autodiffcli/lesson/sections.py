@@ -6,40 +6,42 @@ comparison. Where a value is undefined the lesson says so and says why.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Sequence
 
 import torch
 
-from autodiffcli.engines.graph import count_nodes, graph_lines
-from autodiffcli.lang import Expression, careful_definitions, function_of, python_source
+from autodiffcli.engines.graph import graph_lines
+from autodiffcli.lang import OPS, Expression, careful_definitions, function_of, python_source
 from autodiffcli.lesson import picture
+from autodiffcli.lesson.chain import trace_section
+from autodiffcli.lesson.costs import forward_and_reverse, higher_orders
 from autodiffcli.lesson.probes import (
     CLAIM_ATOL,
     CLAIM_RTOL,
-    JACOBIAN_SIZE,
-    MEMORY_POINTS,
     Agreement,
-    JacobianCost,
     JacobianFacts,
     backward_twice_error,
     compare,
-    derivative_at,
-    finite_point,
-    forward_saved_bytes,
     jacobian,
-    jacobian_both_ways,
     jacobian_facts,
     naive_backward_error,
     nested_reverse,
-    saved_bytes,
+    recorded_nodes,
     sum_trick_grad,
-    taylor_mode,
     trace,
+)
+from autodiffcli.lesson.reasons import (
+    Exact,
+    Verdict,
+    exact_derivatives,
+    side_step,
+    verdict,
     why_not_finite,
 )
 from autodiffcli.lesson.report import Report, Section
-from autodiffcli.numfmt import CODE_INDENT, WIDTH, fmt, fmt_optional, matrix, number_rows, vector
+from autodiffcli.numfmt import CODE_INDENT, WIDTH, fmt, matrix, number_rows, vector
 
 
 def explain(
@@ -58,7 +60,8 @@ def explain(
         x: the points, a 1-d tensor.
         order: derivatives up to this order; above 1 adds the higher-orders section.
         trace_at: a point x0 for the chain-rule section (node by node), placed after the graph.
-        notes: sentences about the points (from :func:`default_points`), shown with the goal.
+        notes: sentences about the points (from :func:`reasons.default_points`), shown with
+            the goal.
         width: the text width; wider Jacobians have their middle columns elided.
     """
 
@@ -67,26 +70,86 @@ def explain(
     J = jacobian_facts(f, x)
     reasons = {i: why_not_finite(expression, float(x[i])) for i in range(x.numel())}
     reasons = {i: r for i, r in reasons.items() if r is not None}
+    nested = nested_reverse(f, x, order)
+    extra = [] if trace_at is None or trace_at in x.tolist() else [trace_at]
+    exact = exact_derivatives(expression, x.tolist() + extra, order)
+    judged = _judge(f, x, nested.derivatives, exact)
     sections = [
-        _goal(expression, f, x, notes, reasons),
+        _goal(expression, f, x, notes, reasons, judged[1] if order >= 1 else []),
         _naive_call(f, x),
-        _why(J, x, reasons, width),
+        _why(J, x, reasons, width, judged[1]),
         _fix(f, x, J),
         _misleading(f, x, width),
-        _graph(f, x),
+        _graph(expression, f, x),
     ]
     if trace_at is not None:
-        sections.append(trace_section(expression, trace_at))
-    sections += [_backward_twice(f, x), _forward_and_reverse(expression, f, x, trace_at)]
+        slope = _judge_point(f, trace_at, exact, x.dtype)
+        index = exact.points.index(trace_at)
+        exact_slope = (float(exact.values[1][index]), int(exact.reasons[1][index]))
+        sections.append(trace_section(expression, trace_at, slope, exact_slope))
+    x0 = _finite_point(x, reasons, trace_at)
+    sections += [_backward_twice(f, x), forward_and_reverse(f, x, x0, _where)]
     if order > 1:
-        sections.append(_higher_orders(expression, f, x, order))
+        notes_higher = [
+            _sentence(judged[k][i].text)
+            for k in range(2, order + 1)
+            for i in range(x.numel())
+            if judged[k][i].refuted and i not in _refuted_below(judged, k, i)
+        ]
+        sections.append(higher_orders(expression, x, order, nested, notes_higher))
     sections.append(_try_it(expression, x, order))
     for number, section in enumerate(sections, 1):
         section.title = f"{number}. {section.title}"
     return Report(expression.text, sections)
 
 
-def _goal(expression: Expression, f, x, notes, reasons) -> Section:
+def _sentence(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
+
+
+def _judge(f, x, derivatives, exact: Exact) -> dict[int, list[Verdict]]:
+    """verdicts[k][i]: whether torch's k-th derivative at x[i] is the derivative there."""
+    dtype = str(x.dtype).removeprefix("torch.")
+    judged = {}
+    for k in range(1, len(derivatives)):
+        values = derivatives[k].detach().tolist()
+        judged[k] = [
+            _with_sides(f, k, point, values[i], exact, dtype) for i, point in enumerate(x.tolist())
+        ]
+    return judged
+
+
+def _judge_point(f, x0: float, exact: Exact, dtype) -> Verdict:
+    point = torch.tensor([x0], dtype=dtype)
+    slope = float(nested_reverse(f, point, 1).derivatives[1].detach()[0])
+    return _with_sides(f, 1, x0, slope, exact, str(dtype).removeprefix("torch."))
+
+
+def _with_sides(f, k: int, point: float, value: float, exact: Exact, dtype: str) -> Verdict:
+    """The verdict, with torch's one-sided values named where it is a corner."""
+    first = verdict(exact, k, point, value, dtype)
+    if first.kind != "corner":
+        return first
+    h = side_step(point)
+    sides = torch.tensor([point - h, point + h], dtype=torch.float64)
+    left, right = nested_reverse(f, sides, k).derivatives[k].detach().tolist()
+    return verdict(exact, k, point, value, dtype, sides=(left, right))
+
+
+def _refuted_below(judged, k: int, i: int) -> set[int]:
+    """{i} when a lower order (from 2) already says why x[i]'s derivatives are not shown true."""
+    return {i} if any(judged[j][i].refuted for j in range(2, k)) else set()
+
+
+def _finite_point(x, reasons, trace_at) -> float:
+    """The traced point, else the first point where f and f' are finite, else the first."""
+    if trace_at is not None:
+        return trace_at
+    finite = [float(v) for i, v in enumerate(x.tolist()) if i not in reasons]
+    return finite[0] if finite else float(x[0])
+
+
+def _goal(expression: Expression, f, x, notes, reasons, slopes: list[Verdict]) -> Section:
     y = f(x)
     section = Section("goal", "The goal")
     section.text(
@@ -101,14 +164,37 @@ def _goal(expression: Expression, f, x, notes, reasons) -> Section:
         ],
     )
     for note in notes:
-        section.text(f"Default points: {note}")
-    for i, reason in reasons.items():
-        section.text(f"Row {i}: {reason}.")
+        section.text(note)
+    refuted = {}
+    slope_values = slopes_of(f, x)
+    for i in range(x.numel()):
+        if i in reasons:
+            section.text(f"Row {i}: {reasons[i]}{_rule_outside(y[i], slope_values[i], x[i])}.")
+        elif slopes and slopes[i].refuted:
+            refuted[i] = slopes[i].text
+            section.text(f"Row {i}: {slopes[i].text}.")
     return (
         section.fact("x", x.tolist())
         .fact("f", y.tolist())
         .fact("notes", list(notes))
         .fact("undefined", {str(i): r for i, r in reasons.items()})
+        .fact("not_derivative", {str(i): text for i, text in refuted.items()})
+        .fact("slope_verdicts", [v.kind for v in slopes])
+    )
+
+
+def slopes_of(f, x) -> list[float]:
+    """torch's f' at each point (the sum trick: f is elementwise)."""
+    return sum_trick_grad(f, x).tolist()
+
+
+def _rule_outside(value, slope: float, point) -> str:
+    """Where f is not finite but torch's f' is, say that this number is not a derivative."""
+    if math.isfinite(float(value)) or not math.isfinite(slope):
+        return ""
+    at = fmt(float(point))
+    return (
+        f"; so f'({at}) does not exist either, though torch's rules still give {fmt(slope)} there"
     )
 
 
@@ -126,7 +212,7 @@ def _naive_call(f, x) -> Section:
     return section.fact("error", message)
 
 
-def _why(J: JacobianFacts, x, reasons, width: int) -> Section:
+def _why(J: JacobianFacts, x, reasons, width: int, slopes: list[Verdict]) -> Section:
     n = x.numel()
     section = Section("why", "Why: y is a vector, so dy/dx is a matrix")
     section.text(
@@ -144,10 +230,10 @@ def _why(J: JacobianFacts, x, reasons, width: int) -> Section:
     elif not J.nonfinite_columns:
         section.text(
             "Every entry off the diagonal is exactly 0: y_i depends on x_i alone (f is "
-            "elementwise), so the diagonal holds f'(x_i)."
+            f"elementwise), so {_diagonal_holds(x, reasons, slopes)}."
         )
     else:
-        section.text(_nonfinite_columns_text(J, x, reasons))
+        section.text(_nonfinite_columns_text(J, x, reasons, slopes))
     return (
         section.fact("jacobian", J.matrix.tolist())
         .fact("max_off_diagonal", J.max_off_diagonal)
@@ -156,18 +242,40 @@ def _why(J: JacobianFacts, x, reasons, width: int) -> Section:
     )
 
 
-def _nonfinite_columns_text(J: JacobianFacts, x, reasons) -> str:
+def _diagonal_holds(x, reasons, slopes: list[Verdict]) -> str:
+    """What the diagonal holds, as far as sympy's exact f' confirms it point by point."""
+    points = x.tolist()
+    wrong = [i for i, v in enumerate(slopes) if v.refuted or i in reasons]
+    unchecked = [i for i, v in enumerate(slopes) if v.kind == "unchecked" and i not in wrong]
+    if not wrong and not unchecked:
+        return "the diagonal holds f'(x_i), as sympy's exact f' confirms at every point"
+    text = "the diagonal holds torch's derivative at each x_i"
+    if wrong:
+        listed = ", ".join(fmt(points[i]) for i in wrong)
+        rows = ", ".join(str(i) for i in wrong)
+        text += (
+            f", which is f'(x_i) except at x = {listed}, where f' does not exist or is not "
+            f"what torch gives (see row{'s' * (len(wrong) > 1)} {rows} of section 1)"
+        )
+    if unchecked:
+        listed = ", ".join(fmt(points[i]) for i in unchecked)
+        text += f" (sympy's check of x = {listed} did not finish in time)"
+    return text
+
+
+def _nonfinite_columns_text(J: JacobianFacts, x, reasons, slopes: list[Verdict]) -> str:
     points = ", ".join(fmt(float(x[j])) for j in J.nonfinite_columns)
     columns = ", ".join(str(j) for j in J.nonfinite_columns)
-    why = " ".join(f"Here {reasons[j]}." for j in J.nonfinite_columns if j in reasons)
+    plural = len(J.nonfinite_columns) > 1
     return (
         "Every finite entry off the diagonal is exactly 0, so the Jacobian is still diagonal: "
-        "y_i depends on x_i alone (f is elementwise), and the diagonal holds f'(x_i). "
-        f"Column {columns} (x = {points}) holds non-finite entries off the diagonal too, but "
-        "that is not dependence: row i of J is the backward pass seeded with 1 at y_i and 0 "
-        "elsewhere, and where a local derivative is not finite, backward multiplies that "
-        f"seed 0 by it, and 0 * inf = nan in floating point. {why}"
-    ).rstrip()
+        f"y_i depends on x_i alone (f is elementwise), and {_diagonal_holds(x, reasons, slopes)}. "
+        f"Column{'s' * plural} {columns} (x = {points}) hold{'' if plural else 's'} non-finite "
+        "entries off the diagonal too, but that is not dependence: row i of J is the backward "
+        "pass seeded with 1 at y_i and 0 elsewhere, and where a local derivative is not "
+        "finite, backward multiplies that seed 0 by it, and 0 * inf = nan in floating point "
+        "(section 1 says why each of these points is not finite)."
+    )
 
 
 def _where(agreement: Agreement, x) -> str:
@@ -187,7 +295,8 @@ def _fix(f, x, J: JacobianFacts) -> Section:
     section.text(
         "sum(y) is a scalar, and its gradient is 1^T J: the column sums of J. "
         + (
-            "J is diagonal, so each column sum is the one diagonal entry, f'(x_i). "
+            "J is diagonal, so each column sum is the one diagonal entry, torch's derivative "
+            "at x_i. "
             if J.diagonal
             else "J is not diagonal, so the column sums are not f'(x_i). "
         )
@@ -235,12 +344,18 @@ def _misleading(f, x, width: int) -> Section:
         number_rows(x.tolist(), trick.tolist(), column_sums.tolist(), per_point.tolist()),
     )
     sums = compare(trick, column_sums, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
+    per_point_same = compare(trick, per_point, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
     section.text(
-        "The sum trick returns "
-        + ("the column sums of J" if sums.where_finite else "something other than J's column sums")
-        + f"{_where(sums, x)} (each x_i's effect on all outputs), not a per-point derivative. "
-        "For a per-point derivative of a scalar function use "
-        "torch.func.vmap(torch.func.grad(f)); for the whole matrix use torch.func.jacrev(g)."
+        "On g, the sum trick returns "
+        + (
+            "the column sums of J_g"
+            if sums.where_finite
+            else "something other than J_g's column sums"
+        )
+        + f"{_where(sums, x)}: each x_i's effect on all of g's outputs, not a derivative of "
+        f"one output. {_coincidence_text(per_point_same, x)} For a per-point derivative of a "
+        "scalar function use torch.func.vmap(torch.func.grad(f)); for the whole matrix use "
+        "torch.func.jacrev(g)."
     )
     return (
         section.fact("jacobian", J.tolist())
@@ -249,16 +364,37 @@ def _misleading(f, x, width: int) -> Section:
         .fact("vmap_grad", per_point.tolist())
         .fact("lower_triangular", lower_triangular)
         .fact("sum_trick_is_column_sums", sums.where_finite)
+        .fact("sum_trick_is_per_point", per_point_same.where_finite)
     )
 
 
-def _graph(f, x) -> Section:
-    y = f(x.clone().requires_grad_(True))
+def _coincidence_text(same: Agreement, x) -> str:
+    """Whether g's sum trick happens to equal f' on these points, as compared."""
+    if not same.where_finite:
+        return "Here it differs from f' (the last two columns)."
+    return (
+        "Here it happens to equal torch's f' at every point shown" + _where(same, x) + ": "
+        "column i of J_g holds f'(x_i) in each of its n - i rows from row i down, so its sum "
+        "is (n - i) f'(x_i), which equals f'(x_i) only where f'(x_i) = 0 or i is the last "
+        "point, as here."
+    )
+
+
+def _graph(expression: Expression, f, x) -> Section:
+    leaf = x.clone().requires_grad_(True)
+    y = f(leaf)
     lines = graph_lines(y)
     section = Section("graph", "The graph autograd recorded")
-    if not lines:
+    if not y.requires_grad:
         section.text("f does not depend on x: torch recorded no graph, and every derivative is 0.")
-        return section.fact("graph", [])
+        return section.fact("graph", []).fact("is_x", False)
+    if y is leaf or not lines:
+        section.text(
+            "f is x itself: y = f(x) is the leaf x, so torch recorded no operation, and "
+            "y.grad_fn is None. backward still works: y.sum() records SumBackward0, which "
+            "hands each x_i a 1, so f' = 1 (the identity J of section 3)."
+        )
+        return section.fact("graph", []).fact("is_x", True)
     section.text(
         "Each operation on a tensor that requires grad records a node (y.grad_fn); "
         "next_functions links it to the nodes of its inputs, down to AccumulateGrad, which "
@@ -267,7 +403,34 @@ def _graph(f, x) -> Section:
     section.code(
         "\n".join("  " * depth + ("<- " if depth else "") + name for depth, name in lines), "text"
     )
-    return section.fact("graph", [{"depth": d, "node": n} for d, n in lines])
+    for sentence in _careful_nodes_text(expression, x):
+        section.text(sentence)
+    return section.fact("graph", [{"depth": d, "node": n} for d, n in lines]).fact("is_x", False)
+
+
+def _careful_nodes_text(expression: Expression, x) -> list[str]:
+    """For each function whose careful formulation torch records in place of its own node:
+    what was recorded, and what torch's own function records (both measured here)."""
+    sentences = []
+    used = dict.fromkeys(node.op for node in expression.nodes if node.op in OPS)
+    point = x[:1].clone()
+    for name in used:
+        op = OPS[name]
+        if op.kind != "careful":
+            continue
+        careful = recorded_nodes(op.compute, point, op.arity)
+        own_function = getattr(torch, name, None)
+        own = None if own_function is None else recorded_nodes(own_function, point, op.arity)
+        if careful == own:
+            continue
+        sentence = (
+            f"{name} is computed by a numerically careful formulation, whose source is in the "
+            f"program of the last section, so torch recorded its operations: {', '.join(careful)}"
+        )
+        if own is not None:
+            sentence += f"; torch.{name} alone records {', '.join(own)}"
+        sentences.append(sentence + ".")
+    return sentences
 
 
 def _backward_twice(f, x) -> Section:
@@ -298,151 +461,13 @@ def _backward_twice(f, x) -> Section:
     section.text(
         "With s.backward(retain_graph=True) the second call works, and gradients "
         f"accumulate: x.grad = {vector(leaf.grad.tolist())}, "
-        + ("twice f'(x)." if doubled.equal else "which is not twice f'(x).")
+        + (
+            "twice the x.grad of one backward."
+            if doubled.equal
+            else "which is not twice the x.grad of one backward."
+        )
     )
     return section.fact("error", message).fact("accumulates", doubled.equal)
-
-
-def _forward_and_reverse(expression, f, x, trace_at) -> Section:
-    section = Section("modes", "Forward mode and reverse mode")
-    _, forward = torch.func.jvp(f, (x,), (torch.ones_like(x),))
-    reverse = sum_trick_grad(f, x)
-    same = compare(forward, reverse, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
-    section.text(
-        "Forward mode (torch.func.jvp with a tangent of ones) pushes dx = 1 through the "
-        "computation alongside the values; reverse mode (backward) pulls dy = 1 back from the "
-        "output."
-    )
-    section.table(
-        ["x_i", "forward (jvp)", "reverse (backward)"],
-        number_rows(x.tolist(), forward.tolist(), reverse.tolist()),
-    )
-    section.text(f"They {'agree' if same.where_finite else 'differ'}{_where(same, x)}.")
-    low, high = float(x.min()), float(x.max())
-    many = torch.linspace(low, high if high > low else low + 1, MEMORY_POINTS, dtype=x.dtype)
-    kept = saved_bytes(f, many.clone().requires_grad_(True))
-    forward_kept = forward_saved_bytes(f, many)
-    section.text(_memory_text(kept, forward_kept))
-    x0 = finite_point(expression, x, trace_at)
-    scale = torch.arange(1, JACOBIAN_SIZE + 1, dtype=x.dtype)
-    many_in = jacobian_both_ways(
-        lambda t: f(t).sum(), torch.linspace(low, high, JACOBIAN_SIZE, dtype=x.dtype)
-    )
-    one_in = jacobian_both_ways(lambda s: f(s * scale), torch.tensor([x0], dtype=x.dtype))
-    section.table(
-        ["Jacobian of", "shape", "forward passes", "forward ms", "reverse passes", "reverse ms"],
-        [_cost_row(f"sum of f over {JACOBIAN_SIZE} points", many_in)]
-        + [_cost_row(f"f at {fmt(x0)}*(1..{JACOBIAN_SIZE})", one_in)],
-    )
-    section.text(_rule_text(many_in, one_in))
-    return (
-        section.fact("forward", forward.tolist())
-        .fact("reverse", reverse.tolist())
-        .fact("agree", same.where_finite)
-        .fact("saved_tensors", {"reverse": list(kept), "forward": list(forward_kept)})
-        .fact("many_in_one_out", _cost_fact(many_in))
-        .fact("one_in_many_out", _cost_fact(one_in))
-    )
-
-
-def _memory_text(kept: tuple[int, int], forward_kept: tuple[int, int]) -> str:
-    return (
-        f"Memory, measured with torch.autograd.graph.saved_tensors_hooks on {MEMORY_POINTS:,} "
-        f"points: to run backward later, autograd saved {kept[0]} tensors "
-        f"({kept[1] / 1e6:.3g} MB) while computing f, and keeps them until backward runs. "
-        f"Forward mode saved {forward_kept[0]} tensors ({forward_kept[1] / 1e6:.3g} MB): each "
-        "tangent is computed beside its value and can be dropped with it, so it needs no tape."
-    )
-
-
-def _cost_row(name: str, cost: JacobianCost) -> list[str]:
-    return [
-        name,
-        f"{cost.outputs}x{cost.inputs}",
-        str(cost.forward_passes),
-        f"{cost.forward_seconds * 1e3:.3g}",
-        str(cost.reverse_passes),
-        f"{cost.reverse_seconds * 1e3:.3g}",
-    ]
-
-
-def _cost_fact(cost: JacobianCost) -> dict:
-    return {
-        "inputs": cost.inputs,
-        "outputs": cost.outputs,
-        "forward_passes": cost.forward_passes,
-        "reverse_passes": cost.reverse_passes,
-        "forward_seconds": cost.forward_seconds,
-        "reverse_seconds": cost.reverse_seconds,
-        "same_jacobian": cost.agreement.where_finite,
-    }
-
-
-def _rule_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
-    both = many_in.agreement.where_finite and one_in.agreement.where_finite
-    return (
-        f"Both ways give {'the same' if both else 'different'} Jacobians. Forward mode needs "
-        "one pass per input and reverse mode one pass per output: for many inputs and one "
-        f"output reverse needed {many_in.reverse_passes} pass against forward's "
-        f"{many_in.forward_passes} (forward took "
-        f"{_ratio(many_in.forward_seconds, many_in.reverse_seconds)} as long), and for one "
-        f"input and many outputs forward needed {one_in.forward_passes} against reverse's "
-        f"{one_in.reverse_passes} (reverse took "
-        f"{_ratio(one_in.reverse_seconds, one_in.forward_seconds)} as long). So: reverse "
-        "mode for a loss of many parameters (training), forward mode for few inputs and many "
-        "outputs, or when the tape reverse mode must keep does not fit in memory. Forward "
-        "mode also runs in the same sweep as f, while reverse mode must wait for f to finish "
-        "and then walk the graph back."
-    )
-
-
-def _ratio(slow: float, fast: float) -> str:
-    return f"{slow / fast:.3g}x" if fast > 0 else "many times"
-
-
-def _higher_orders(expression, f, x, order: int) -> Section:
-    derivatives, seconds = nested_reverse(f, x, order)
-    counts = [count_nodes(d) for d in derivatives]
-    section = Section("higher", "Higher orders")
-    section.code(
-        "(d1,) = torch.autograd.grad(y.sum(), x, create_graph=True)\n"
-        "(d2,) = torch.autograd.grad(d1.sum(), x, create_graph=True, materialize_grads=True)"
-    )
-    section.text(
-        "create_graph=True makes backward record its own operations, so f' is a function in "
-        "the graph that can be differentiated again. That is why each order costs more: the "
-        "graph of order k+1 holds the graph of order k and the backward of it, and here it "
-        f"grows {_growth(counts)}. A derivative that stops depending on x (x**2 -> 2 -> 0) "
-        "has no graph; materialize_grads=True (or zeros) keeps it from breaking."
-    )
-    names = ["f"] + [f"f{chr(39) * k}" if k <= 3 else f"f^({k})" for k in range(1, order + 1)]
-    section.table(
-        ["derivative", "values", "graph nodes", "ms so far"],
-        [
-            [name, vector(d.detach().tolist()), str(c), f"{t * 1e3:.3g}"]
-            for name, d, c, t in zip(names, derivatives, counts, seconds, strict=True)
-        ],
-    )
-    section.fact("graph_nodes", counts).fact("values", [d.detach().tolist() for d in derivatives])
-    taylor = taylor_mode(expression, x, order)
-    section.text(
-        "Taylor mode (autodiffcli.engines.taylor) instead pushes the truncated Taylor series "
-        "of every "
-        "node forward in one sweep, and builds no graph. Its operations per point and time, "
-        "beside the graph nested reverse mode builds:"
-    )
-    section.table(
-        ["order", "Taylor operations per point", "Taylor ms", "reverse graph nodes"],
-        [[str(k), str(w), f"{t * 1e3:.3g}", str(counts[k])] for k, w, t in taylor],
-    )
-    return section.fact("taylor_work", [w for _, w, _ in taylor])
-
-
-def _growth(counts: list[int]) -> str:
-    ratios = [b / a for a, b in zip(counts, counts[1:], strict=False) if a > 0]
-    if not ratios:
-        return "not at all"
-    return "by " + ", ".join(f"{r:.3g}x" for r in ratios) + " per order"
 
 
 def snippet(expression: Expression, x: torch.Tensor, order: int) -> str:
@@ -482,70 +507,6 @@ def _try_it(expression: Expression, x, order: int) -> Section:
         "values:"
     )
     return section.code(snippet(expression, x, order))
-
-
-def trace_section(expression: Expression, x0: float) -> Section:
-    """The chain rule on the graph at x0: values, local partials, tangents and adjoints."""
-    rows = trace(expression, x0)
-    section = Section("trace", f"The chain rule on the graph at x = {fmt(x0)}")
-    section.text(
-        "Every node v_i of the expression, in forward order. value is v_i at x0. Each edge "
-        "v_j -> v_i carries the local partial dv_i/dv_j, computed by torch on that one "
-        "operation. Forward mode (torch.autograd.forward_ad, seed dx/dx = 1) carries the "
-        "tangent dv_i/dx = sum over inputs j of dv_i/dv_j * dv_j/dx, from x to f. Reverse mode "
-        "(one backward pass) carries the adjoint df/dv_i = sum over users k of df/dv_k * "
-        "dv_k/dv_i, from f back to x. Constants do not depend on x: their edges carry nothing."
-    )
-    section.table(
-        ["node", "op", "inputs", "value", "local partials", "tangent dv/dx", "adjoint df/dv"],
-        [_trace_row(row) for row in rows],
-    )
-    reason = why_not_finite(expression, x0)
-    section.text(_chain_conclusion(rows, x0, reason, expression.variables[0]))
-    return section.fact("nodes", rows)
-
-
-def _trace_row(row: dict) -> list[str]:
-    partials = [
-        f"d{row['node']}/d{name} = {fmt(p)}"
-        for name, p in zip(row["inputs"], row["partials"], strict=True)
-        if p is not None
-    ]
-    return [
-        row["node"],
-        row["op"],
-        ", ".join(row["inputs"]),
-        fmt(row["value"]),
-        "; ".join(partials) or "-",
-        fmt(row["tangent"]),
-        fmt_optional(row["adjoint"]),
-    ]
-
-
-def _chain_conclusion(rows: list[dict], x0: float, reason: str | None, variable: str) -> str:
-    last, slope = rows[-1], derivative_at(rows, variable)
-    if not any(row["op"] == variable for row in rows):
-        return (
-            f"f does not use x: the tangent of {last['node']} is {fmt(last['tangent'])}, no "
-            f"adjoint reaches x, and f'({fmt(x0)}) = 0 both ways."
-        )
-    agreement = compare(last["tangent"], slope, rtol=CLAIM_RTOL)
-    opening = (
-        f"The tangent of the last node, {last['node']}, is {fmt(last['tangent'])}, and the "
-        f"adjoint of x is {fmt(slope)}: "
-    )
-    if agreement.equal and not agreement.undefined:
-        return opening + (
-            f"both are f'({fmt(x0)}), found once from x to f (forward) and once from f back to "
-            "x (reverse)."
-        )
-    why = f": {reason}" if reason else ""
-    if agreement.equal:
-        return opening + f"neither is finite{why}."
-    return opening + (
-        "they differ, since the two directions meet the non-finite values in a different "
-        f"order{why}."
-    )
 
 
 def tape_dot(expression: Expression, trace_at: float | None = None) -> str:

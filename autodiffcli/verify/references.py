@@ -67,10 +67,10 @@ def symbols(expression: Expression) -> tuple:
 
 def sympy_expression(expression: Expression):
     """The expression as sympy, built node by node from the tape."""
-    return fold(expression, symbols(expression), _sympy_constant, _sympy_apply)[-1]
+    return fold(expression, symbols(expression), sympy_constant, _sympy_apply)[-1]
 
 
-def _sympy_constant(node):
+def sympy_constant(node):
     if node.label == "pi":
         return sp.pi
     if node.label == "e":
