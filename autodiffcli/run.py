@@ -504,6 +504,7 @@ def check_lesson(problem: Problem, request: LessonRequest) -> None:
     if request.graph is not None:
         writers.check_output_path(request.graph, "graph")
         picture.check_picture_path(request.graph)
+        picture.check_picture_size(problem.expression, request.trace_at is not None)
 
 
 def lesson(problem: Problem, request: LessonRequest):

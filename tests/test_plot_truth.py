@@ -246,3 +246,55 @@ def test_svg_has_a_title_and_desc_with_the_plain_expression(tmp_path):
     assert "<title>f(x) = x^2 - 1 and its derivatives</title>" in svg
     desc = re.search(r"<desc>([^<]*)</desc>", svg)
     assert desc and "f(x) = x^2 - 1" in desc.group(1) and "f''(x)" in desc.group(1)
+
+
+# ----- explain --graph pictures -----
+
+
+def traced_rows(text: str, x0: float):
+    """A trace as the lesson records it, with every number set (the picture's widest case)."""
+    parsed = lang.parse(text)
+    return parsed, [
+        {"value": x0, "tangent": 1.0, "adjoint": 1.0, "partials": [0.5] * len(node.args)}
+        | {"op": node.label if node.op == "var" else node.op}
+        for node in parsed.nodes
+    ]
+
+
+def test_graph_caption_stays_within_the_picture():
+    from autodiffcli.lesson import picture
+
+    figure = picture.tape_figure(*traced_rows("abs(x)", 0.0))
+    figure.canvas.draw()
+    caption = figure.get_suptitle()
+    extent = figure._suptitle.get_window_extent()
+    assert "each edge is labelled" in caption.replace("\n", " ")
+    assert extent.x0 >= 0 and extent.x1 <= figure.bbox.width and extent.y1 <= figure.bbox.height
+
+
+def test_graph_arrows_end_at_their_boxes_without_a_trace():
+    from autodiffcli.lesson import picture
+
+    figure = picture.tape_figure(lang.parse("log(x^2)*sin(x) + 1/x"))
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    boxes = [t.get_bbox_patch().get_window_extent() for t in axes.texts if t.get_text()]
+    lefts = sorted(box.x0 for box in boxes)
+    for arrow in (t for t in axes.texts if not t.get_text()):
+        tip = axes.transData.transform(arrow.xy)[0]
+        assert min(abs(tip - left) for left in lefts) < 2.0  # pixels from a box's left side
+
+
+def test_a_graph_too_large_to_read_is_refused_before_any_file(tmp_path):
+    graph, dot = tmp_path / "g.png", tmp_path / "g.dot"
+    text = "sin(cos(tan(exp(log(sqrt(x^2+1))))))"
+    result = invoke("explain", text, "--trace", "1", "--graph", str(graph), "--dot", str(dot))
+    assert result.exit_code == 2 and "unreadable unless zoomed" in result.stderr
+    assert result.stdout == "" and not graph.exists() and not dot.exists()
+
+
+def test_graph_pictures_that_are_drawn_stay_within_the_size_limit():
+    from autodiffcli.lesson import picture
+
+    figure = picture.tape_figure(*traced_rows("log(x^2)*sin(x) + 1/x", 1.0))
+    assert max(figure.get_size_inches()) <= picture.MAX_PICTURE_INCHES

@@ -7,6 +7,7 @@ imported at module level: path checks answer at once.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +17,21 @@ from autodiffcli.numfmt import fmt, fmt_optional
 
 PICTURE_FORMATS = ("png", "svg", "pdf")
 # Figure geometry in inches: one column per layer, one row per node of the fullest layer.
+# A traced column holds numbers and edge labels; an untraced one only its boxes' formulas,
+# at about CHAR_WIDTH a character, with COLUMN_GAP between boxes for the arrows.
 LAYER_WIDTH = 3.0
+CHAR_WIDTH = 0.075
+COLUMN_GAP = 0.7
 ROW_HEIGHT = 1.0
 MARGIN = 0.6
 MAX_PICTURE_NODES = 200
+# A picture larger than this (inches; 3600 px at 150 dpi) is unreadable unless zoomed.
+MAX_PICTURE_INCHES = 24.0
+# The caption: its font size (points), and the width of a character as a share of it.
+CAPTION_POINTS = 9
+CAPTION_CHAR_SHARE = 0.62
 # Edge labels sit this far along their edge, from tail to head.
 EDGE_LABEL_AT = 0.6
-# Edges start and end this far (in columns) from a node's centre: about half a box.
-EDGE_GAP = 0.22
 
 
 def _dot_escape(text: str) -> str:
@@ -195,34 +203,94 @@ def check_picture_path(path: str) -> str:
     return suffix
 
 
-def tape_figure(expression, trace: Sequence[dict] | None = None):
-    """A matplotlib Figure (Agg, no pyplot) of the expression's dependency graph, left to right."""
-    from matplotlib.figure import Figure
+@dataclass(frozen=True)
+class PictureSize:
+    """The picture's grid (columns of layers, rows of the fullest layer) and its inches."""
 
-    nodes = tape_nodes(expression, trace)
-    if len(nodes) > MAX_PICTURE_NODES:
-        raise OutputError(
-            f"the expression has {len(nodes)} nodes; the graph picture draws at most "
-            f"{MAX_PICTURE_NODES}: simplify the expression or drop {{opt.graph}}",
-            parameter="graph",
-        )
+    columns: int
+    rows: int
+    width: float
+    height: float
+
+
+def picture_size(expression, traced: bool) -> PictureSize:
+    """The size of the graph picture, without drawing it (checked before any work)."""
     plan = layout(expression)
     points = plan.where + [p for *_, route in plan.routes for p in route]
     columns = int(max(c for c, _ in points)) + 1
     rows = max(len({r for c, r in points if c == k}) for k in range(columns))
-    tall = 1.0 + 0.25 * (3 if trace is not None else 0)
-    figure = Figure(
-        figsize=(LAYER_WIDTH * columns + MARGIN, ROW_HEIGHT * tall * rows + MARGIN),
-        layout="none",
-    )
-    axes = figure.add_axes((0, 0, 1, 1))
+    if traced:
+        column_width = LAYER_WIDTH
+    else:
+        longest = max(len(node.label) for node in tape_nodes(expression))
+        column_width = CHAR_WIDTH * longest + COLUMN_GAP
+    tall = 1.0 + 0.25 * (3 if traced else 0)
+    return PictureSize(columns, rows, column_width * columns + MARGIN, ROW_HEIGHT * tall * rows)
+
+
+def check_picture_size(expression, traced: bool) -> None:
+    """Refuse a graph too large to read: it would only be seen zoomed."""
+    nodes = len(expression.nodes)
+    if nodes > MAX_PICTURE_NODES:
+        raise OutputError(
+            f"the expression has {nodes} nodes; the graph picture draws at most "
+            f"{MAX_PICTURE_NODES}: simplify the expression or drop {{opt.graph}}",
+            parameter="graph",
+        )
+    size = picture_size(expression, traced)
+    if max(size.width, size.height) > MAX_PICTURE_INCHES:
+        untraced = " without {opt.trace}, or" if traced else ""
+        raise OutputError(
+            f"the graph is {size.columns} steps deep and {size.rows} wide: its picture would be "
+            f"{size.width:.0f} x {size.height:.0f} in, over {MAX_PICTURE_INCHES:.0f} in and "
+            f"unreadable unless zoomed; draw it{untraced} for a part of the expression, or "
+            "write {opt.dot} FILE and lay it out with Graphviz (dot -Tsvg FILE)",
+            parameter="graph",
+        )
+
+
+def tape_figure(expression, trace: Sequence[dict] | None = None):
+    """A matplotlib Figure (Agg, no pyplot) of the expression's dependency graph, left to right,
+    under its caption wrapped to the picture's width."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    check_picture_size(expression, trace is not None)
+    nodes = tape_nodes(expression, trace)
+    plan = layout(expression)
+    size = picture_size(expression, trace is not None)
+    caption = _wrapped(_caption(expression, trace), size.width)
+    top = (caption.count("\n") + 1) * CAPTION_POINTS * 1.4 / 72 + 0.15
+    height = size.height + MARGIN + top
+    figure = Figure(figsize=(size.width, height), layout="none")
+    FigureCanvasAgg(figure)  # a renderer, to measure the boxes the arrows run to
+    axes = figure.add_axes((0, 0, 1, 1 - top / height))
     axes.set_axis_off()
-    axes.set_xlim(-0.6, columns - 0.4)
-    axes.set_ylim(-(rows / 2) - 0.1, rows / 2 + 0.1)
-    _draw_edges(axes, nodes, plan.routes)
-    _draw_nodes(axes, expression, nodes, plan.where)
-    figure.suptitle(_caption(expression, trace), x=0.01, y=0.99, ha="left", va="top", fontsize=9)
+    axes.set_xlim(-0.6, size.columns - 0.4)
+    axes.set_ylim(-(size.rows / 2) - 0.1, size.rows / 2 + 0.1)
+    boxes = _draw_nodes(axes, expression, nodes, plan.where)
+    _draw_edges(axes, nodes, plan.routes, _half_widths(figure, axes, boxes))
+    figure.suptitle(caption, x=0.01, y=0.99, ha="left", va="top", fontsize=CAPTION_POINTS)
     return figure
+
+
+def _wrapped(caption: str, width: float) -> str:
+    """The caption in lines that fit ``width`` inches (matplotlib does not wrap a title)."""
+    per_line = max(20, int((width - 0.2) * 72 / (CAPTION_POINTS * CAPTION_CHAR_SHARE)))
+    return "\n".join(textwrap.wrap(caption, per_line))
+
+
+def _half_widths(figure, axes, boxes) -> list[float]:
+    """Half the width of each node's drawn box, in data units (columns)."""
+    renderer = figure.canvas.get_renderer()
+    to_data = axes.transData.inverted()
+    widths = []
+    for box in boxes:
+        box.update_bbox_position_size(renderer)
+        extent = box.get_bbox_patch().get_window_extent(renderer)
+        (x0, _), (x1, _) = to_data.transform([(extent.x0, 0), (extent.x1, 0)])
+        widths.append((x1 - x0) / 2)
+    return widths
 
 
 def _caption(expression, trace: Sequence[dict] | None) -> str:
@@ -236,10 +304,12 @@ def _caption(expression, trace: Sequence[dict] | None) -> str:
     return caption
 
 
-def _draw_nodes(axes, expression, nodes, where) -> None:
+def _draw_nodes(axes, expression, nodes, where) -> list:
+    """The boxes, one text artist per node, in tape order."""
     colours = {"var": "#cfe8ff", "const": "#eeeeee"}
+    boxes = []
     for node, tape_node, (column, row) in zip(nodes, expression.nodes, where, strict=True):
-        axes.text(
+        box = axes.text(
             column,
             -row,
             node.label,
@@ -255,18 +325,28 @@ def _draw_nodes(axes, expression, nodes, where) -> None:
             },
             zorder=3,
         )
+        boxes.append(box)
+    return boxes
 
 
-def _draw_edges(axes, nodes, routes) -> None:
+def _draw_edges(axes, nodes, routes, half_widths) -> None:
+    """Each edge from the right side of its tail's box to the left side of its head's."""
     for tail, head, position, route in routes:
-        xs = [route[0][0] + EDGE_GAP] + [x for x, _ in route[1:-1]] + [route[-1][0] - EDGE_GAP]
+        start, end = route[0][0] + half_widths[tail], route[-1][0] - half_widths[head]
+        xs = [start] + [x for x, _ in route[1:-1]] + [end]
         ys = [-y for _, y in route]
         axes.plot(xs[:-1], ys[:-1], color="#555555", lw=1.0, zorder=1)
         axes.annotate(
             "",
             xy=(xs[-1], ys[-1]),
             xytext=(xs[-2], ys[-2]),
-            arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.0, "shrinkA": 0},
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "#555555",
+                "lw": 1.0,
+                "shrinkA": 0,
+                "shrinkB": 0,
+            },
             zorder=1,
         )
         label = edge_label(nodes, head, position)
