@@ -6,8 +6,6 @@ forward tangent and the reverse adjoint, and df/dx assembled by sympy beside the
 
 from __future__ import annotations
 
-import math
-
 from autodiffcli.lang import OPS, Expression
 from autodiffcli.lesson.probes import CLAIM_RTOL, compare, derivative_at, trace
 from autodiffcli.lesson.reasons import Verdict, why_not_finite
@@ -89,7 +87,10 @@ def local_formulas(expression: Expression, rows: list[dict]) -> list[str]:
         for position, j in enumerate(node.args):
             if not depends[j]:
                 continue
-            partial = sympy.diff(formula, arguments[position])
+            # DiracDelta terms vanish off the corner, where the derivative is undefined anyway
+            partial = sympy.diff(formula, arguments[position]).replace(
+                sympy.DiracDelta, lambda *args: sympy.S.Zero
+            )
             value = rows[index]["partials"][position]
             shown = "" if partial.is_number else f" = {fmt(value)}"
             partials.append(f"dv{index}/dv{j} = {sympy.sstr(partial)}{shown}")
