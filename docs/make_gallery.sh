@@ -12,4 +12,6 @@ plot 'log(x)' --start -2 --stop 5 -o log_gaps.png
 plot 'sin(x)' --order 4 --panels -o sin_order4_panels.png
 plot 'sin(x)' --order 7 --start -7 --stop 7 --taylor-at 0 --ylim -2 2 -o sin_taylor.png
 plot 'sin(x)' --tangent-at -2 --tangent-at 0 --tangent-at 2 --width 4 --height 3 -o sin_small.png
+plot 'abs(x)' -k 2 -o abs_jump.png
+plot 'exp(x)' --start -50 --stop 50 --logy -o exp_logy.png
 autodiff explain 'log(x^2)*sin(x) + 1/x' --trace 1 --graph explain_graph.png > /dev/null
