@@ -371,3 +371,114 @@ def test_the_json_is_strict(read):
     case, parsed, x, report, parts = read
     data = json.loads(render_json(report), parse_constant=pytest.fail)
     assert [s["key"] for s in data["sections"]] == [s.key for s in report.sections]
+
+
+# ----- The issue's reproducers, one behaviour each -----
+
+
+def explained(text: str, points=(-5.0, 5.0, 5), order: int = 1, trace_at=None):
+    x = torch.linspace(*points, dtype=torch.float64)
+    return by_key(sections.explain(lang.parse(text), x, order, trace_at=trace_at))
+
+
+def test_x_itself_is_not_called_a_function_without_derivative():
+    parts = explained("x", order=3)
+    assert "f is x itself" in prose(parts["graph"])
+    assert "every derivative is 0" not in render_text_of(parts)
+
+
+def render_text_of(parts: dict) -> str:
+    return " ".join(prose(section) for section in parts.values())
+
+
+def test_a_trace_where_f_is_undefined_does_not_call_its_slope_f_prime():
+    text = prose(explained("log(x)", (-2.0, 2.0, 3), trace_at=-1.0)["trace"])
+    assert "both are f'(-1)" not in text
+    assert "f is undefined at x = -1, so f'(-1) does not exist" in text
+
+
+def test_an_undefined_row_says_torchs_slope_there_is_not_a_derivative_once():
+    goal = prose(explained("log(x)", (-5.0, 5.0, 3))["goal"])
+    assert goal.count("Row 0: ") == 1
+    assert "f'(-5) does not exist either, though torch's rules still give -0.2" in goal
+
+
+def test_a_corner_is_named_as_torchs_convention_with_the_one_sided_slopes():
+    text = prose(explained("abs(x)", (-1.0, 1.0, 3), trace_at=0.0)["trace"])
+    assert "both are f'(0)" not in text
+    assert "corner at x = 0" in text and "slopes just left and right of it are -1 and 1" in text
+
+
+def test_the_second_derivative_at_a_corner_is_said_not_to_exist():
+    text = prose(explained("relu(x)", (-1.0, 1.0, 3), order=2)["higher"])
+    assert "so f'(0) does not exist, nor does f''(0)" in text
+
+
+def test_a_slope_sympy_contradicts_is_named_with_sympys_value():
+    goal = prose(explained("x**x", (-1.0, 1.0, 3))["goal"])
+    assert "torch gives f'(0) = 0, but sympy's exact f' is -inf there" in goal
+
+
+def test_overflow_of_float64_is_not_called_an_infinity():
+    goal = prose(explained("exp(x**2)", (20.0, 30.0, 3))["goal"])
+    assert "f overflows float64 at x = 30: exp(900) is about 7.32881e+390" in goal
+    assert "infinite" not in goal
+
+
+def test_a_pole_is_called_undefined():
+    goal = prose(explained("1/x", (-1.0, 1.0, 3))["goal"])
+    assert "f is undefined at x = 0: 1 / 0 is a singularity" in goal
+
+
+def test_negative_operands_of_an_operator_are_in_parentheses():
+    reason = reasons.why_not_finite(lang.parse("x**x"), -2.5)
+    assert reason == "f is undefined at x = -2.5: (-2.5) ^ (-2.5) has no real value"
+
+
+def test_saved_tensors_and_their_distinct_storages_are_both_counted():
+    parts = explained(D2L, (-2.0, 2.0, 4))
+    saved = facts(parts["modes"])["saved_tensors"]["reverse"]
+    assert saved["tensors"] > saved["storages"]
+    assert (
+        f"saved {saved['tensors']} tensors, views of {saved['storages']} distinct blocks"
+        in prose(parts["modes"])
+    )
+
+
+def test_the_cumsum_demo_says_when_its_numbers_coincide_with_f_prime():
+    text = prose(explained("relu(x)", (-1.0, 1.0, 3))["misleading"])
+    assert "happens to equal torch's f' at every point shown" in text
+    assert "not a per-point derivative" not in text
+
+
+def test_a_careful_formulation_is_named_with_the_nodes_torch_recorded():
+    parts = explained("atan(x)", (-1.0, 1.0, 3))
+    recorded = {row["node"] for row in facts(parts["graph"])["graph"]}
+    text = prose(parts["graph"])
+    assert "atan is computed by a numerically careful formulation" in text
+    named = re.search(r"recorded its operations: (.*?);", text).group(1).split(", ")
+    assert set(named) <= recorded and "WhereBackward0" in named
+
+
+def test_a_default_point_that_stays_says_what_was_tried():
+    chosen = reasons.default_points(lang.parse("log(x)"), -5, 5, 5)
+    assert chosen.notes[0] == (
+        "The default point x = -5 stays, though f or f' is not finite there: f and f' are "
+        "not finite at any point tried within 1 of it either."
+    )
+
+
+def test_the_one_input_jacobian_is_described_before_its_row():
+    text = prose(explained("sin(x)", (-1.0, 1.0, 3))["modes"])
+    assert "of s -> (f(s), f(2s), ..., f(32s)) at s = -1 (1 input, 32 outputs)" in text
+
+
+def test_the_trace_gives_local_partials_as_formulas_and_sympys_assembled_slope():
+    parts = explained(D2L, (-2.0, 2.0, 5), trace_at=1.0)
+    formulas = facts(parts["trace"])["formulas"]
+    assert "v3 = log(v2): dv3/dv2 = 1/v2 = 1" in formulas
+    assert "v5 = v3*v4: dv5/dv3 = v4 = 0.841471; dv5/dv4 = v3 = 0" in formulas
+    (x,) = symbols(lang.parse(D2L))
+    assembled = sympy.diff(sympy_expression(lang.parse(D2L)), x)
+    text = prose(parts["trace"])
+    assert f"df/dx = {assembled}. At x = 1 it gives 0.682942, the adjoint of x above" in text

@@ -137,8 +137,7 @@ def _cost_fact(cost: JacobianCost) -> dict:
 
 def rule_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
     """What the pass counts show; the rule of thumb follows from them alone."""
-    both = many_in.agreement.where_finite and one_in.agreement.where_finite
-    opening = f"Both ways give {'the same' if both else 'different'} Jacobians. "
+    opening = _same_text(many_in, one_in)
     if many_in.reverse_passes == 0 and one_in.reverse_passes == 0:
         return opening + (
             "f does not depend on x, so every output has no graph: reverse mode made no "
@@ -155,6 +154,16 @@ def rule_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
         "forward mode for few inputs and many outputs, or when the tape reverse mode must keep "
         "does not fit in memory."
     )
+
+
+def _same_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
+    """Whether both ways gave the same Jacobians, as compared (NaN-aware)."""
+    costs = (many_in, one_in)
+    if all(len(c.agreement.undefined) == c.inputs * c.outputs for c in costs):
+        return "Neither way gives a finite entry here, so there is nothing to compare. "
+    same = all(c.agreement.where_finite for c in costs)
+    tail = " wherever they are finite" if any(c.agreement.undefined for c in costs) else ""
+    return f"Both ways give {'the same' if same else 'different'} Jacobians{tail}. "
 
 
 def _times_follow(cost: JacobianCost) -> bool:

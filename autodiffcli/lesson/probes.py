@@ -366,12 +366,41 @@ def taylor_mode(expression, x, order: int) -> list[tuple[int, int, float]]:
     return rows
 
 
-def recorded_nodes(function, x: torch.Tensor, arity: int = 1) -> list[str]:
-    """The autograd node names, root first, that ``function`` records when applied to ``x``
-    (each argument ``x``): distinct, in order of first visit, AccumulateGrad left out."""
-    leaf = x.clone().requires_grad_(True)
+def careful_nodes(expression: Expression, x0: float) -> list[tuple[str, list[str], list[str]]]:
+    """(function, nodes its careful formulation records, nodes torch's own function of that
+    name records, or [] where torch has none) for each careful operation of the expression
+    that records other nodes than torch's own, applied at x0 to its inputs as the expression
+    gives them (constants as 0-d tensors, as the engines pass them)."""
+    x = torch.tensor([x0], dtype=torch.float64)
+    values = evaluate_nodes(expression, [x])
+    depends = expression.depends
+    found = []
+    for node in expression.nodes:
+        op = OPS.get(node.op)
+        if op is None or op.kind != "careful":
+            continue
+        leaves = [
+            values[j].detach().clone().requires_grad_(True) if depends[j] else values[j].detach()
+            for j in node.args
+        ]
+        careful = _recorded(op.compute(*leaves))
+        own_function = getattr(torch, node.op, None)
+        own = [] if own_function is None else _recorded(own_function(*leaves))
+        if _overloads(careful) != _overloads(own) and (node.op, careful, own) not in found:
+            found.append((node.op, careful, own))
+    return found
+
+
+def _overloads(names: list[str]) -> list[str]:
+    """Node names without torch's overload number: PowBackward0 (a number exponent) and
+    PowBackward1 (a tensor one) record the same operation."""
+    return [name.rstrip("0123456789") for name in names]
+
+
+def _recorded(y: torch.Tensor) -> list[str]:
+    """The distinct autograd node names reachable from y, root first, AccumulateGrad left out."""
     names: list[str] = []
-    for visit in walk(function(*([leaf] * arity))):
+    for visit in walk(y):
         name = node_name(visit.node)
         if visit.first and name != "AccumulateGrad" and name not in names:
             names.append(name)

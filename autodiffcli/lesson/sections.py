@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from autodiffcli.engines.graph import graph_lines
-from autodiffcli.lang import OPS, Expression, careful_definitions, function_of, python_source
+from autodiffcli.lang import Expression, careful_definitions, function_of, python_source
 from autodiffcli.lesson import picture
 from autodiffcli.lesson.chain import trace_section
 from autodiffcli.lesson.costs import forward_and_reverse, higher_orders
@@ -23,12 +23,12 @@ from autodiffcli.lesson.probes import (
     Agreement,
     JacobianFacts,
     backward_twice_error,
+    careful_nodes,
     compare,
     jacobian,
     jacobian_facts,
     naive_backward_error,
     nested_reverse,
-    recorded_nodes,
     sum_trick_grad,
     trace,
 )
@@ -71,6 +71,7 @@ def explain(
     reasons = {i: why_not_finite(expression, float(x[i])) for i in range(x.numel())}
     reasons = {i: r for i, r in reasons.items() if r is not None}
     nested = nested_reverse(f, x, order)
+    x0 = _finite_point(expression, x, reasons, trace_at)
     extra = [] if trace_at is None or trace_at in x.tolist() else [trace_at]
     exact = exact_derivatives(expression, x.tolist() + extra, order)
     judged = _judge(f, x, nested.derivatives, exact)
@@ -80,14 +81,13 @@ def explain(
         _why(J, x, reasons, width, judged[1]),
         _fix(f, x, J),
         _misleading(f, x, width),
-        _graph(expression, f, x),
+        _graph(expression, f, x, x0),
     ]
     if trace_at is not None:
         slope = _judge_point(f, trace_at, exact, x.dtype)
         index = exact.points.index(trace_at)
         exact_slope = (float(exact.values[1][index]), int(exact.reasons[1][index]))
         sections.append(trace_section(expression, trace_at, slope, exact_slope))
-    x0 = _finite_point(x, reasons, trace_at)
     sections += [_backward_twice(f, x), forward_and_reverse(f, x, x0, _where)]
     if order > 1:
         notes_higher = [
@@ -104,7 +104,8 @@ def explain(
 
 
 def _sentence(text: str) -> str:
-    return text[0].upper() + text[1:] + "."
+    """A verdict as a sentence of its own (it opens with f, a name kept lower case)."""
+    return text + "."
 
 
 def _judge(f, x, derivatives, exact: Exact) -> dict[int, list[Verdict]]:
@@ -141,9 +142,9 @@ def _refuted_below(judged, k: int, i: int) -> set[int]:
     return {i} if any(judged[j][i].refuted for j in range(2, k)) else set()
 
 
-def _finite_point(x, reasons, trace_at) -> float:
-    """The traced point, else the first point where f and f' are finite, else the first."""
-    if trace_at is not None:
+def _finite_point(expression: Expression, x, reasons, trace_at) -> float:
+    """The traced point, else the first point, where f and f' are finite; else the first."""
+    if trace_at is not None and why_not_finite(expression, trace_at) is None:
         return trace_at
     finite = [float(v) for i, v in enumerate(x.tolist()) if i not in reasons]
     return finite[0] if finite else float(x[0])
@@ -380,7 +381,7 @@ def _coincidence_text(same: Agreement, x) -> str:
     )
 
 
-def _graph(expression: Expression, f, x) -> Section:
+def _graph(expression: Expression, f, x, x0: float) -> Section:
     leaf = x.clone().requires_grad_(True)
     y = f(leaf)
     lines = graph_lines(y)
@@ -403,31 +404,21 @@ def _graph(expression: Expression, f, x) -> Section:
     section.code(
         "\n".join("  " * depth + ("<- " if depth else "") + name for depth, name in lines), "text"
     )
-    for sentence in _careful_nodes_text(expression, x):
+    for sentence in _careful_nodes_text(expression, x0):
         section.text(sentence)
     return section.fact("graph", [{"depth": d, "node": n} for d, n in lines]).fact("is_x", False)
 
 
-def _careful_nodes_text(expression: Expression, x) -> list[str]:
-    """For each function whose careful formulation torch records in place of its own node:
-    what was recorded, and what torch's own function records (both measured here)."""
+def _careful_nodes_text(expression: Expression, x0: float) -> list[str]:
+    """For each function whose careful formulation torch records in place of its own nodes:
+    what was recorded, and what torch's own function records (both measured at x0)."""
     sentences = []
-    used = dict.fromkeys(node.op for node in expression.nodes if node.op in OPS)
-    point = x[:1].clone()
-    for name in used:
-        op = OPS[name]
-        if op.kind != "careful":
-            continue
-        careful = recorded_nodes(op.compute, point, op.arity)
-        own_function = getattr(torch, name, None)
-        own = None if own_function is None else recorded_nodes(own_function, point, op.arity)
-        if careful == own:
-            continue
+    for name, careful, own in careful_nodes(expression, x0):
         sentence = (
             f"{name} is computed by a numerically careful formulation, whose source is in the "
             f"program of the last section, so torch recorded its operations: {', '.join(careful)}"
         )
-        if own is not None:
+        if own:
             sentence += f"; torch.{name} alone records {', '.join(own)}"
         sentences.append(sentence + ".")
     return sentences
