@@ -18,7 +18,7 @@ import torch
 
 from autodiffcli import lang
 from autodiffcli.engines import graph
-from autodiffcli.lesson import reasons, sections
+from autodiffcli.lesson import costs, probes, reasons, sections
 from autodiffcli.lesson.report import render_json, render_text
 from autodiffcli.verify.references import symbols, sympy_expression
 
@@ -252,6 +252,15 @@ def test_pass_counts_in_the_text_are_the_ones_counted(read):
     assert f"forward made {one['forward_passes']} and reverse {one['reverse_passes']}" in text
 
 
+def test_the_timing_sentence_for_equal_times_says_they_took_as_long():
+    many_in = probes.JacobianCost(32, 1, 32, 1, 1e-3, 1e-3, probes.compare([1.0], [1.0]))
+    one_in = probes.JacobianCost(1, 32, 1, 32, 1e-3, 1e-3, probes.compare([1.0], [1.0]))
+    text = costs.timing_text(many_in, one_in)
+    assert text.startswith("The times do not follow the counts here")
+    assert "forward mode's 32 passes took as long as reverse mode's 1" in text
+    assert "1,000 microseconds" in text
+
+
 def test_the_timing_sentence_agrees_with_the_times_printed(read):
     case, parsed, x, report, parts = read
     shown = facts(parts["modes"])
@@ -260,9 +269,10 @@ def test_the_timing_sentence_agrees_with_the_times_printed(read):
         return
 
     def follows(cost):
-        fewer_forward = cost["forward_passes"] < cost["reverse_passes"]
-        faster_forward = cost["forward_seconds"] < cost["reverse_seconds"]
-        return fewer_forward == faster_forward
+        forward, reverse = cost["forward_seconds"], cost["reverse_seconds"]
+        if cost["forward_passes"] < cost["reverse_passes"]:
+            return forward < reverse
+        return reverse < forward
 
     follow = follows(shown["many_in_one_out"]) and follows(shown["one_in_many_out"])
     assert shown["times_follow_counts"] == follow

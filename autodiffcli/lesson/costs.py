@@ -170,8 +170,9 @@ def _times_follow(cost: JacobianCost) -> bool:
     """The mode with fewer passes also took less time (or both counts are equal)."""
     if cost.forward_passes == cost.reverse_passes:
         return True
-    fewer_forward = cost.forward_passes < cost.reverse_passes
-    return (cost.forward_seconds < cost.reverse_seconds) == fewer_forward
+    if cost.forward_passes < cost.reverse_passes:
+        return cost.forward_seconds < cost.reverse_seconds
+    return cost.reverse_seconds < cost.forward_seconds
 
 
 def timing_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
@@ -191,22 +192,25 @@ def timing_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
     ]
     return (
         f"The times do not follow the counts here: {'; '.join(cases)}. On {JACOBIAN_SIZE} "
-        f"points a forward pass takes at most {slowest_pass * 1e6:.3g} microseconds, so the "
+        f"points a forward pass takes at most {_microseconds(slowest_pass)} microseconds, so the "
         "times measure the fixed cost of each torch call and timer noise more than the work, "
         "and do not decide; the counts are what grows with the problem."
     )
 
 
 def _faster(cost: JacobianCost) -> str:
+    forward = f"forward mode's {cost.forward_passes} passes"
+    reverse = f"reverse mode's {cost.reverse_passes}"
+    if cost.forward_seconds == cost.reverse_seconds:
+        return f"{forward} took as long as {reverse}"
     if cost.forward_seconds < cost.reverse_seconds:
-        return (
-            f"forward mode's {cost.forward_passes} passes took less time than reverse mode's "
-            f"{cost.reverse_passes}"
-        )
-    return (
-        f"reverse mode's {cost.reverse_passes} passes took less time than forward mode's "
-        f"{cost.forward_passes}"
-    )
+        return f"{forward} took less time than {reverse}"
+    return f"{forward} took more time than {reverse}"
+
+
+def _microseconds(seconds: float) -> str:
+    value = seconds * 1e6
+    return f"{value:.3g}" if value < 1000 else f"{value:,.0f}"
 
 
 def higher_orders(expression, x, order: int, nested: NestedReverse, notes: list[str]) -> Section:
