@@ -225,8 +225,7 @@ def test_derivative_that_becomes_constant_does_not_break_higher_orders():
 def test_undefined_value_names_the_first_node_that_is_not_finite():
     reason = reasons.why_not_finite(lang.parse(D2L), 0.0)
     assert reason == (
-        "f is undefined at x = 0: log(0) is a singularity, where torch gives -inf, and then "
-        "f = nan"
+        "f is undefined at x = 0: log(0) is a singularity, where torch gives -inf, and then f = nan"
     )
 
 
