@@ -466,6 +466,14 @@ def test_taylor_polynomials_that_coincide_are_drawn_once_with_both_names():
     assert labels == ["$T_{1}(x) = T_{2}(x)$", "$T_{3}(x) = T_{4}(x)$"]  # sin's even terms: 0
 
 
+def test_taylor_degrees_differ_in_colour_and_dash_pattern():
+    figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(3, 1.0)])
+    lines = labelled_lines(figure.axes[0], "$T_")
+    colours = {line.get_color() for line in lines}
+    dashes = {tuple(line._dash_pattern[1] or ()) for line in lines}
+    assert len(lines) == 3 and len(colours) == 3 and len(dashes) == 3
+
+
 def test_taylor_legend_gives_the_point_x0():
     figure = figures.plot_figure(table("sin(x)", 0), "sin(x)", taylor=[sine_series(2, 1.5)])
     assert "$x_0 = 1.5$" in legend_labels(figure)
