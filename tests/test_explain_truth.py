@@ -492,3 +492,14 @@ def test_the_trace_gives_local_partials_as_formulas_and_sympys_assembled_slope()
     assembled = sympy.diff(sympy_expression(lang.parse(D2L)), x)
     text = prose(parts["trace"])
     assert f"df/dx = {assembled}. At x = 1 it gives 0.682942, the adjoint of x above" in text
+
+
+def test_order_zero_still_explains_f_prime():
+    parts = explained("abs(x)", (-1.0, 1.0, 3), order=0)
+    assert "Row 1: f has a corner at x = 0" in prose(parts["goal"])
+    assert "higher" not in parts
+
+
+def test_an_overflow_far_beyond_float64_is_written_as_a_power_of_ten():
+    reason = reasons.why_not_finite(lang.parse("exp(exp(exp(x)))"), 6.0)
+    assert "exp(1.61027e+175) is about 10^6.99332e+174, beyond float64's largest" in reason

@@ -11,6 +11,7 @@ import math
 import sys
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 
 from autodiffcli.lang import OPS, Expression
@@ -27,6 +28,8 @@ EXACT_SECONDS = 3.0
 EXACT_TOLERANCE = {"float64": 2.0**-26, "float32": 2.0**-12}
 # One-sided slopes at a corner are torch's derivative this far (relative) from the point.
 SIDE_STEP = 2.0**-30
+# An overflowing value past 10^this is written as a power of ten, not with all its digits.
+LONGEST_EXPONENT = 1e6
 OPERATOR_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 # How a sentence names an argument of an operation by position.
 ARGUMENT_NAMES = {
@@ -124,6 +127,9 @@ def _exact_result(row: dict, rows: list[dict]) -> str | None:
         return None
     if not (result.is_number and result.is_real and result.is_finite):
         return None
+    decades = float(mpmath.log10(abs(mpmath.mpf(sympy.Float(result)._mpf_))))
+    if decades > LONGEST_EXPONENT:  # exp(exp(exp(6))): an exponent of 175 digits
+        return f"{'-' if result < 0 else ''}10^{fmt(decades)}"
     return sympy.sstr(sympy.Float(result, 6), full_prec=False)
 
 

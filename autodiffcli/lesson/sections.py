@@ -70,13 +70,14 @@ def explain(
     J = jacobian_facts(f, x)
     reasons = {i: why_not_finite(expression, float(x[i])) for i in range(x.numel())}
     reasons = {i: r for i, r in reasons.items() if r is not None}
-    nested = nested_reverse(f, x, order)
+    judged_order = max(order, 1)  # the lesson is about f' even at --order 0
+    nested = nested_reverse(f, x, judged_order)
     x0 = _finite_point(expression, x, reasons, trace_at)
     extra = [] if trace_at is None or trace_at in x.tolist() else [trace_at]
-    exact = exact_derivatives(expression, x.tolist() + extra, order)
+    exact = exact_derivatives(expression, x.tolist() + extra, judged_order)
     judged = _judge(f, x, nested.derivatives, exact)
     sections = [
-        _goal(expression, f, x, notes, reasons, judged[1] if order >= 1 else []),
+        _goal(expression, f, x, notes, reasons, judged[1]),
         _naive_call(f, x),
         _why(J, x, reasons, width, judged[1]),
         _fix(f, x, J),
