@@ -7,8 +7,8 @@ forward tangent and the reverse adjoint, and df/dx assembled by sympy beside the
 from __future__ import annotations
 
 from autodiffcli.lang import OPS, Expression
-from autodiffcli.lesson.probes import CLAIM_RTOL, compare, derivative_at, trace
-from autodiffcli.lesson.reasons import Verdict, why_not_finite
+from autodiffcli.lesson.probes import CLAIM_RTOL, compare, derivative_at
+from autodiffcli.lesson.reasons import Verdict
 from autodiffcli.lesson.report import Section
 from autodiffcli.numfmt import fmt, fmt_optional
 
@@ -17,14 +17,20 @@ MAX_FORMULA_CHARS = 600
 
 
 def trace_section(
-    expression: Expression, x0: float, slope: Verdict, exact_slope: tuple[float, int]
+    expression: Expression,
+    x0: float,
+    rows: list[dict],
+    reason: str | None,
+    slope: Verdict,
+    exact_slope: tuple[float, int],
 ) -> Section:
     """The chain rule on the graph at x0: values, local partials, tangents and adjoints.
 
-    ``slope`` says whether torch's f'(x0) is the derivative (see :func:`reasons.verdict`);
-    ``exact_slope`` is sympy's f'(x0) with the symbolic reference's reason code (0: a value).
+    ``rows`` is :func:`probes.trace` at x0, and ``reason`` why f or f' is not finite there
+    (None where both are); ``slope`` says whether torch's f'(x0) is the derivative (see
+    :func:`reasons.verdict`); ``exact_slope`` is sympy's f'(x0) with the symbolic reference's
+    reason code (0: a value).
     """
-    rows = trace(expression, x0)
     section = Section("trace", f"The chain rule on the graph at x = {fmt(x0)}")
     section.text(
         "Every node v_i of the expression, in forward order. value is v_i at x0. Each edge "
@@ -46,7 +52,7 @@ def trace_section(
         )
         section.code("\n".join(formulas), "text")
     section.text(_assembled_text(expression, x0, rows, exact_slope))
-    section.text(_chain_conclusion(rows, x0, why_not_finite(expression, x0), expression, slope))
+    section.text(_chain_conclusion(rows, x0, reason, expression, slope))
     return section.fact("nodes", rows).fact("formulas", formulas)
 
 

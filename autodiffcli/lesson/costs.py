@@ -256,11 +256,10 @@ def higher_orders(expression, x, order: int, nested: NestedReverse, notes: list[
 
 
 def growth_text(nodes: list[int]) -> str:
-    """The node counts, and how each order's compares with the one before, as counted."""
+    """The node counts of f, f', ... (two orders or more), and how each order's compares with
+    the one before, as counted."""
     listed = ", ".join(str(n) for n in nodes)
-    names = " to ".join([primes(0), primes(len(nodes) - 1)]) if len(nodes) > 1 else primes(0)
-    if len(nodes) < 2:
-        return f"Here the graph of f holds {listed} nodes."
+    names = f"{primes(0)} to {primes(len(nodes) - 1)}"
     more = [k for k in range(1, len(nodes)) if nodes[k] > nodes[k - 1]]
     fewer = [k for k in range(1, len(nodes)) if nodes[k] < nodes[k - 1]]
     same = [k for k in range(1, len(nodes)) if nodes[k] == nodes[k - 1]]

@@ -11,11 +11,10 @@ import math
 import sys
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
 from autodiffcli.lang import OPS, Expression
-from autodiffcli.lesson.probes import derivative_at, trace
+from autodiffcli.lesson.probes import compare, derivative_at, trace
 from autodiffcli.numfmt import fmt
 
 # Default points: where f or f' is not finite at a default point, try these fractions of the
@@ -66,15 +65,16 @@ def _at(name: str) -> int:
     return int(name[1:])
 
 
-def why_not_finite(expression: Expression, x0: float) -> str | None:
+def why_not_finite(expression: Expression, x0: float, rows: list[dict] | None = None) -> str | None:
     """A plain sentence saying why f or f' is not finite at x0, from the tape; None if both are.
 
     The reason is the first operation whose value (for f) or local partial (for f') stops being
     finite while its inputs are finite: "f is undefined at x = -5: log(-5) has no real value".
     An infinite value is an overflow where the exact result (the operation's sympy form) is a
-    finite number beyond float64, and a singularity where it is not.
+    finite number beyond float64, and a singularity where it is not. ``rows``: the trace at x0,
+    where the caller has it already.
     """
-    rows = trace(expression, x0)
+    rows = trace(expression, x0) if rows is None else rows
     value, slope = rows[-1]["value"], derivative_at(rows, expression.variables[0])
     if not math.isfinite(value):
         culprit = next(
@@ -118,6 +118,7 @@ def _value_reason(culprit: dict, rows: list[dict], x0: float, value: float) -> s
 def _exact_result(row: dict, rows: list[dict]) -> str | None:
     """The operation's exact result on its (finite) inputs, as text, when it is a finite real
     number; None at a singularity (1 / 0 and log(0) are sympy's zoo)."""
+    import mpmath
     import sympy
 
     args = [sympy.Float(rows[_at(i)]["value"], 30) for i in row["inputs"]]
@@ -288,7 +289,8 @@ def verdict(exact: Exact, k: int, point: float, value: float, dtype: str, sides=
     if exact.reasons[k][i] != ref.OK:
         return Verdict("unchecked")
     truth = float(exact.values[k][i])
-    if _close(value, truth, EXACT_TOLERANCE[dtype]):
+    tolerance = EXACT_TOLERANCE[dtype]
+    if compare(value, truth, rtol=tolerance, atol=tolerance).equal:
         return Verdict("exact")
     return Verdict(
         "differs",
@@ -309,14 +311,6 @@ def _corner_text(k: int, at: str, value: float, sides) -> str:
     if min(left, right) <= value <= max(left, right):
         text += f", and {fmt(value)} lies between them, as a subgradient does"
     return text + ")"
-
-
-def _close(value: float, truth: float, tolerance: float) -> bool:
-    if math.isnan(value) or math.isnan(truth):
-        return math.isnan(value) and math.isnan(truth)
-    if math.isinf(value) or math.isinf(truth):
-        return value == truth
-    return abs(value - truth) <= tolerance * (1 + abs(truth))
 
 
 def side_step(point: float) -> float:

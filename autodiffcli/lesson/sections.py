@@ -25,6 +25,7 @@ from autodiffcli.lesson.probes import (
     backward_twice_error,
     careful_nodes,
     compare,
+    derivative_at,
     jacobian,
     jacobian_facts,
     naive_backward_error,
@@ -72,12 +73,14 @@ def explain(
     reasons = {i: r for i, r in reasons.items() if r is not None}
     judged_order = max(order, 1)  # the lesson is about f' even at --order 0
     nested = nested_reverse(f, x, judged_order)
-    x0 = _finite_point(expression, x, reasons, trace_at)
+    traced = None if trace_at is None else trace(expression, trace_at)
+    trace_reason = None if trace_at is None else why_not_finite(expression, trace_at, traced)
+    x0 = trace_at if trace_at is not None and trace_reason is None else _finite_point(x, reasons)
     extra = [] if trace_at is None or trace_at in x.tolist() else [trace_at]
     exact = exact_derivatives(expression, x.tolist() + extra, judged_order)
     judged = _judge(f, x, nested.derivatives, exact)
     sections = [
-        _goal(expression, f, x, notes, reasons, judged[1]),
+        _goal(expression, f, x, notes, reasons, judged[1], nested.derivatives[1]),
         _naive_call(f, x),
         _why(J, x, reasons, width, judged[1]),
         _fix(f, x, J),
@@ -85,17 +88,20 @@ def explain(
         _graph(expression, f, x, x0),
     ]
     if trace_at is not None:
-        slope = _judge_point(f, trace_at, exact, x.dtype)
+        adjoint = derivative_at(traced, expression.variables[0])
+        slope = _with_sides(f, 1, trace_at, adjoint, exact, _dtype_name(x))
         index = exact.points.index(trace_at)
         exact_slope = (float(exact.values[1][index]), int(exact.reasons[1][index]))
-        sections.append(trace_section(expression, trace_at, slope, exact_slope))
+        sections.append(
+            trace_section(expression, trace_at, traced, trace_reason, slope, exact_slope)
+        )
     sections += [_backward_twice(f, x), forward_and_reverse(f, x, x0, _where)]
     if order > 1:
         notes_higher = [
-            _sentence(judged[k][i].text)
+            f"{judged[k][i].text}."  # it opens with f, a name kept lower case
             for k in range(2, order + 1)
             for i in range(x.numel())
-            if judged[k][i].refuted and i not in _refuted_below(judged, k, i)
+            if judged[k][i].refuted and not _refuted_below(judged, k, i)
         ]
         sections.append(higher_orders(expression, x, order, nested, notes_higher))
     sections.append(_try_it(expression, x, order))
@@ -104,14 +110,9 @@ def explain(
     return Report(expression.text, sections)
 
 
-def _sentence(text: str) -> str:
-    """A verdict as a sentence of its own (it opens with f, a name kept lower case)."""
-    return text + "."
-
-
 def _judge(f, x, derivatives, exact: Exact) -> dict[int, list[Verdict]]:
     """verdicts[k][i]: whether torch's k-th derivative at x[i] is the derivative there."""
-    dtype = str(x.dtype).removeprefix("torch.")
+    dtype = _dtype_name(x)
     judged = {}
     for k in range(1, len(derivatives)):
         values = derivatives[k].detach().tolist()
@@ -121,10 +122,8 @@ def _judge(f, x, derivatives, exact: Exact) -> dict[int, list[Verdict]]:
     return judged
 
 
-def _judge_point(f, x0: float, exact: Exact, dtype) -> Verdict:
-    point = torch.tensor([x0], dtype=dtype)
-    slope = float(nested_reverse(f, point, 1).derivatives[1].detach()[0])
-    return _with_sides(f, 1, x0, slope, exact, str(dtype).removeprefix("torch."))
+def _dtype_name(x) -> str:
+    return str(x.dtype).removeprefix("torch.")
 
 
 def _with_sides(f, k: int, point: float, value: float, exact: Exact, dtype: str) -> Verdict:
@@ -138,20 +137,22 @@ def _with_sides(f, k: int, point: float, value: float, exact: Exact, dtype: str)
     return verdict(exact, k, point, value, dtype, sides=(left, right))
 
 
-def _refuted_below(judged, k: int, i: int) -> set[int]:
-    """{i} when a lower order (from 2) already says why x[i]'s derivatives are not shown true."""
-    return {i} if any(judged[j][i].refuted for j in range(2, k)) else set()
+def _refuted_below(judged, k: int, i: int) -> bool:
+    """A lower order (from 2) already says why x[i]'s derivatives are not shown true."""
+    return any(judged[j][i].refuted for j in range(2, k))
 
 
-def _finite_point(expression: Expression, x, reasons, trace_at) -> float:
-    """The traced point, else the first point, where f and f' are finite; else the first."""
-    if trace_at is not None and why_not_finite(expression, trace_at) is None:
-        return trace_at
+def _finite_point(x, reasons) -> float:
+    """The first point where f and f' are finite, else the first point."""
     finite = [float(v) for i, v in enumerate(x.tolist()) if i not in reasons]
     return finite[0] if finite else float(x[0])
 
 
-def _goal(expression: Expression, f, x, notes, reasons, slopes: list[Verdict]) -> Section:
+def _goal(
+    expression: Expression, f, x, notes, reasons, slopes: list[Verdict], slope_values
+) -> Section:
+    """The points and f there, with a sentence per row whose f or f' is not what it seems;
+    ``slope_values`` is torch's f' at the points, ``slopes`` the verdicts on it."""
     y = f(x)
     section = Section("goal", "The goal")
     section.text(
@@ -168,7 +169,7 @@ def _goal(expression: Expression, f, x, notes, reasons, slopes: list[Verdict]) -
     for note in notes:
         section.text(note)
     refuted = {}
-    slope_values = slopes_of(f, x)
+    slope_values = slope_values.detach().tolist()
     for i in range(x.numel()):
         if i in reasons:
             section.text(f"Row {i}: {reasons[i]}{_rule_outside(y[i], slope_values[i], x[i])}.")
@@ -183,11 +184,6 @@ def _goal(expression: Expression, f, x, notes, reasons, slopes: list[Verdict]) -
         .fact("not_derivative", {str(i): text for i, text in refuted.items()})
         .fact("slope_verdicts", [v.kind for v in slopes])
     )
-
-
-def slopes_of(f, x) -> list[float]:
-    """torch's f' at each point (the sum trick: f is elementwise)."""
-    return sum_trick_grad(f, x).tolist()
 
 
 def _rule_outside(value, slope: float, point) -> str:
