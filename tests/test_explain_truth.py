@@ -258,6 +258,7 @@ def test_the_timing_sentence_for_equal_times_says_they_took_as_long():
     text = costs.timing_text(many_in, one_in)
     assert text.startswith("The times do not follow the counts here")
     assert "forward mode's 32 passes took as long as reverse mode's 1" in text
+    assert "forward mode's 1 pass took as long as reverse mode's 32" in text
     assert "1,000 microseconds" in text
 
 

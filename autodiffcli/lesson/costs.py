@@ -199,7 +199,7 @@ def timing_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
 
 
 def _faster(cost: JacobianCost) -> str:
-    forward = f"forward mode's {cost.forward_passes} passes"
+    forward = f"forward mode's {cost.forward_passes} pass{'es' * (cost.forward_passes != 1)}"
     reverse = f"reverse mode's {cost.reverse_passes}"
     if cost.forward_seconds == cost.reverse_seconds:
         return f"{forward} took as long as {reverse}"
