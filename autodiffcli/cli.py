@@ -154,13 +154,23 @@ def report_check(problem: Problem, rtol, atol, timeout, points, seen=None) -> No
 @command(epilog=o.DERIVE_EXAMPLES, short_help="Write x, f(x) and its derivatives as a table.")
 def derive(
     expression: o.Expr = "sin(x)",
-    start: o.Start = -5.0,
-    stop: o.Stop = 5.0,
+    start: o.Start = None,
+    stop: o.Stop = None,
     step: o.Step = None,
     num: o.Num = None,
     input_path: o.Input = None,
     max_points: Annotated[float, o.max_points("1e9")] = 1e9,
-    order: o.Order = 1,
+    var: o.Var = None,
+    at: o.At = None,
+    param: o.Param = None,
+    wrt: o.Wrt = None,
+    grad: o.Grad = False,
+    hessian: o.Hessian = False,
+    laplacian: o.Laplacian = False,
+    direction: o.Direction = None,
+    div: o.Div = False,
+    curl: o.Curl = False,
+    order: o.Order = None,
     method: o.MethodOption = o.Method.auto,
     device: o.Device = "cpu",
     dtype: o.DTypeOption = o.DType.float64,
@@ -168,7 +178,7 @@ def derive(
     output: o.TableOutput = None,
     fmt: o.TableFormatOption = None,
     no_header: o.NoHeader = False,
-    taylor_at: o.TaylorCoefficientsAt = None,
+    taylor_at: o.TaylorTermsAt = None,
     quiet: o.Quiet = False,
     check: o.Check = False,
     rtol: o.RTol = None,
@@ -176,7 +186,7 @@ def derive(
     check_timeout: o.CheckTimeout = None,
     check_points: o.CheckPoints = None,
 ) -> None:
-    """Write x, f(x) and its derivatives as a table (CSV on stdout by default)."""
+    """Write the points, f and its derivatives as a table (CSV on stdout by default)."""
     with reported():
         problem = job.prepare(
             expression,
@@ -192,21 +202,33 @@ def derive(
             dtype=dtype.value,
             max_memory=max_memory,
             stream=not taylor_at,  # a long --input is read as the table goes out
+            var=var,
+            at=at,
+            param=param,
+            wrt=wrt,
+            grad=grad,
+            hessian=hessian,
+            laplacian=laplacian,
+            direction=direction,
+            div=div,
+            curl=curl,
         )
         table_format = job.check_table_output(output, fmt.value if fmt else None)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
-        job.check_finite_points("taylor_at", taylor_at, problem.dtype)
+        series_at = job.taylor_points(problem, taylor_at)
         seen = run.check_sample(problem, sampled) if tolerances else None
         from autodiffcli import writers
 
+        if not quiet and job.several(problem):
+            message("Grid", "cyan", job.describe_points(problem))
         run.target(problem)  # torch loads before the file opens: Ctrl-C mid-import leaves nothing
         with (
             writers.output_stream(output) as sink,
-            progress_bar(problem.domain.count, not quiet and not taylor_at) as advance,
+            progress_bar(problem.domain.count, not quiet and not series_at) as advance,
         ):
             written = run.write_table(
-                problem, sink, table_format, not no_header, taylor_at, advance, seen
+                problem, sink, table_format, not no_header, series_at, advance, seen
             )
         if not quiet:
             warn_nonfinite(written.names, written.counts, problem, table_format)
@@ -272,6 +294,7 @@ def plot(
             dtype=dtype.value,
             max_memory=max_memory,
         )
+        job.check_one_variable(problem, "plot")
         figure = run.FigureRequest(
             output=output,
             csv_path=csv_path,
@@ -315,7 +338,7 @@ def explain(
     step: o.Step = None,
     num: o.Points = None,
     input_path: o.Input = None,
-    order: o.Order = 1,
+    order: o.Order = None,
     device: o.Device = "cpu",
     dtype: o.DTypeOption = o.DType.float64,
     fmt: o.ExplainFormatOption = o.ExplainFormat.text,
@@ -337,7 +360,9 @@ def explain(
             dtype=dtype.value,
             default_num=5,
         )
-        ranged = (start, stop, step, num, input_path) != (-5.0, 5.0, None, None, None)
+        job.check_one_variable(problem, "explain")
+        given = (-5.0 if start is None else start, 5.0 if stop is None else stop)
+        ranged = (*given, step, num, input_path) != (-5.0, 5.0, None, None, None)
         request = run.LessonRequest(trace_at, dot, graph, move_undefined=not ranged)
         run.check_lesson(problem, request)
         show_report(run.lesson(problem, request), fmt.value)

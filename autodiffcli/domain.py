@@ -153,22 +153,35 @@ class StreamedValues:
 
 @dataclass(frozen=True)
 class Domain:
-    """Points with named axes: every combination of the axes' grid points, the first axis
-    varying fastest (so a column reshaped to (n_last, ..., n_first) is the grid's array)."""
+    """Points with named axes: every combination of its factors' points, the first factor
+    varying fastest (so a column reshaped to (n_last, ..., n_first) is the grid's array).
+
+    A factor is one axis (a grid of its own), or several axes whose grids have one length and
+    are read together: the scattered points of an --input with several columns, or of --at
+    naming some variables. By default every axis is its own factor.
+    """
 
     names: tuple[str, ...]
     axes: tuple[Grid | StreamedValues, ...]
+    factors: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.axes) or not self.names:
             raise ValueError("a domain needs one grid per axis name, and at least one axis")
         if self.streamed and len(self.axes) > 1:
             raise ValueError("only a domain of one axis can be streamed")
+        if not self.factors:
+            object.__setattr__(self, "factors", tuple((i,) for i in range(len(self.axes))))
+        if sorted(i for factor in self.factors for i in factor) != list(range(len(self.axes))):
+            raise ValueError("each axis must belong to exactly one factor")
+        for factor in self.factors:
+            if len({len(self.axes[i]) for i in factor}) > 1:
+                raise ValueError("the axes of one factor must have one length")
 
     def __len__(self) -> int:
         if self.streamed:
             raise TypeError("a streamed domain's length is known only once it is read")
-        return math.prod(len(axis) for axis in self.axes)
+        return math.prod(self.shape)
 
     @property
     def streamed(self) -> bool:
@@ -198,8 +211,16 @@ class Domain:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Points per axis, in axis order."""
-        return tuple(len(axis) for axis in self.axes)
+        """Points per factor, in factor order (per axis when every axis is its own factor)."""
+        return tuple(len(self.axes[factor[0]]) for factor in self.factors)
+
+    @property
+    def gridded(self) -> bool:
+        """Whether the points are a full grid: every axis its own factor of evenly spaced
+        points (a table reshaped to the shape reversed is then the grid's array)."""
+        return all(len(f) == 1 for f in self.factors) and all(
+            isinstance(a, Grid) and a.values is None for a in self.axes
+        )
 
     def chunks(self, size: int, dtype, device) -> Iterator[list]:
         """One tensor per axis for each chunk of at most ``size`` points."""
@@ -217,10 +238,12 @@ class Domain:
         import torch
 
         flat = torch.arange(begin, end, device=device)
-        out = []
-        for axis in self.axes:
-            out.append(axis.at(flat % len(axis), dtype, device))
-            flat = flat // len(axis)
+        out: list = [None] * len(self.axes)
+        for factor, length in zip(self.factors, self.shape, strict=True):
+            index = flat % length
+            for i in factor:
+                out[i] = self.axes[i].at(index, dtype, device)
+            flat = flat // length
         return out
 
     def take(self, indices) -> list:
@@ -228,10 +251,12 @@ class Domain:
         import numpy as np
 
         flat = np.asarray(indices, dtype=np.int64)
-        out = []
-        for axis in self.axes:
-            out.append(axis.take(flat % len(axis)))
-            flat = flat // len(axis)
+        out: list = [None] * len(self.axes)
+        for factor, length in zip(self.factors, self.shape, strict=True):
+            index = flat % length
+            for i in factor:
+                out[i] = self.axes[i].take(index)
+            flat = flat // length
         return out
 
 

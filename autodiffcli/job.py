@@ -4,11 +4,12 @@ a fixed, fail-fast order, without importing torch, so every mistake answers at o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from autodiffcli import devices, lang
+from autodiffcli import devices, partials, variables
 from autodiffcli import domain as domains
 from autodiffcli.errors import GridError, OptionError
 from autodiffcli.limits import (
@@ -51,44 +52,245 @@ def prepare(
     expression: str = "sin(x)",
     x=None,
     *,
-    start: float = -5.0,
-    stop: float = 5.0,
+    start: float | None = None,
+    stop: float | None = None,
     step: float | None = None,
     num: int | None = None,
     input_path: str | None = None,
     max_points: float = DEFAULT_MAX_POINTS,
-    order: int = 1,
+    order: int | None = None,
     method: str = "auto",
     device: str = "cpu",
     dtype: str = "float64",
     max_memory: float | None = None,
     default_num: int | None = None,
     stream: bool = False,
+    var: Mapping[str, object] | Sequence[str] | None = None,
+    at: Sequence[str | Mapping[str, float]] | Mapping[str, float] | str | None = None,
+    param: Mapping[str, float] | Sequence[str] | None = None,
+    wrt: str | Sequence[str] | None = None,
+    grad: bool = False,
+    hessian: bool = False,
+    laplacian: bool = False,
+    direction: str | Sequence[float] | None = None,
+    div: bool = False,
+    curl: bool = False,
 ) -> Problem:
     """Check everything a problem needs, cheapest first, without importing torch.
 
-    Order: the expression, the dtype (which bounds the values an input may hold), the range
-    (or the points ``x``), then order, method, device and the memory budget. Raises the errors
-    of :mod:`autodiffcli.errors`. With ``stream``, a long --input is read as the table is
-    computed (see domain.StreamedValues); else it is read whole here.
+    Order: the declarations (--var, --param, --at, --wrt) and the expression, the dtype (which
+    bounds the values an input may hold), the ranges (or the points ``x``), then order,
+    method, device and the memory budget. Raises the errors of :mod:`autodiffcli.errors`.
+    With ``stream``, a long --input is read as the table is computed (see
+    domain.StreamedValues); else it is read whole here. ``start``/``stop`` default to -5 and
+    5; giving them (or step, num, input) with several variables is an error.
     """
-    parsed = lang.parse(expression)
     limit = check_max_points(max_points)
     check_choice("dtype", dtype, DTYPES)
-    if x is not None:
-        grid = domains.from_values(x, limit)
-    else:
-        grid = domains.build(
-            start, stop, step, num, input_path, limit, default_num=default_num, dtype=dtype
+    ranges = _ranges(var)
+    parameters = _assignments("param", param)
+    points = [_assignments("at", a) for a in _listed(at)]
+    given = [
+        name
+        for name, value in (
+            ("start", start),
+            ("stop", stop),
+            ("step", step),
+            ("num", num),
+            ("input_path", input_path),
         )
-    points = domains.single(grid, parsed.variables[0])
+        if value is not None
+    ]
+
+    def one_axis():
+        if x is not None:
+            return domains.from_values(x, limit)
+        low = -5.0 if start is None else start
+        high = 5.0 if stop is None else stop
+        return domains.build(
+            low, high, step, num, input_path, limit, default_num=default_num, dtype=dtype
+        )
+
+    names = variables.parse_names("wrt", wrt) if wrt else None
+    resolved = variables.resolve(
+        expression,
+        ranges,
+        points,
+        parameters,
+        names,
+        limit,
+        one_axis,
+        [*given, *(["x"] if x is not None else [])],
+    )
+    domain = resolved.domain
     if not stream:
-        points = points.read_all(limit)
-    resolved = resolve_method(method, order)
+        domain = domain.read_all(limit)
+    shortcuts = partials.Shortcuts(grad, hessian, laplacian, _direction(direction), div, curl)
+    order = (0 if shortcuts.any() else 1) if order is None else order
+    check_order(order)
+    problem = Problem(
+        resolved.expression,
+        domain,
+        order,
+        "reverse",
+        device,
+        dtype,
+        wrt=tuple(resolved.expression.variables[i] for i in resolved.wrt),
+        parameters=resolved.parameters,
+        shortcuts=shortcuts,
+    )
+    plan = problem.plan  # refuses a shortcut that does not fit f (div of a scalar...)
+    chosen = resolve_method(method, plan.order, problem.outputs, len(resolved.wrt))
     devices.check_name(device)
-    check_representable(points, dtype)
+    check_representable(domain, dtype)
     memory = check_max_memory(max_memory)
-    return Problem(parsed, points, order, resolved, device, dtype, memory)
+    return dataclasses.replace(problem, method=chosen, max_memory=memory)
+
+
+def _listed(value) -> list:
+    """A repeatable option's values as a list (one value alone is a list of one)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, Mapping)):
+        return [value]
+    return list(value)
+
+
+def _assignments(parameter: str, value) -> dict[str, float]:
+    """NAME=VALUE pairs from 'a=1,b=2' texts (repeatable) or a mapping."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out = {}
+        for name, number in value.items():
+            out[str(name)] = variables.parse_assignments(parameter, f"{name}={number}")[name]
+        return out
+    out: dict[str, float] = {}
+    for text in _listed(value):
+        for name, number in variables.parse_assignments(parameter, text).items():
+            if name in out:
+                raise OptionError(
+                    f"{{opt.{parameter}}} gives {name} twice; give each name once",
+                    parameter=parameter,
+                    value=name,
+                )
+            out[name] = number
+    return out
+
+
+def _ranges(value) -> dict[str, object]:
+    """--var's NAME=RANGE texts (repeatable), or a mapping of name to a range text, a
+    (start, stop, step) tuple or the points themselves."""
+    if value is None:
+        return {}
+    out: dict[str, object] = {}
+    if isinstance(value, Mapping):
+        for name, spec in value.items():
+            out[str(name)] = _range_value(str(name), spec)
+        return out
+    for text in _listed(value):
+        name, equals, spec = str(text).partition("=")
+        name = name.strip()
+        if name in out:
+            raise OptionError(
+                f"{name} is declared twice with {{opt.var}}; declare each name once",
+                parameter="var",
+                value=name,
+            )
+        out[name] = spec.strip() if equals else None
+    return {n: (s if s is not None else _DEFAULT_RANGE) for n, s in out.items()}
+
+
+_DEFAULT_RANGE = None  # --var NAME alone: the default range, filled in by variables.resolve
+
+
+def _range_value(name: str, spec) -> object:
+    if isinstance(spec, str) or spec is None:
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 3:
+        return ":".join(repr(float(v)) for v in spec)
+    return domains.from_values(list(spec), DEFAULT_MAX_POINTS)
+
+
+def _direction(value) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        return tuple(float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise OptionError(
+            f"{{opt.direction}} must be numbers separated by commas, e.g. 1,2; got {value!r}",
+            parameter="direction",
+            value=value,
+        ) from None
+
+
+def several(problem: Problem) -> bool:
+    """Whether the problem goes beyond one variable and one component (its grid is then
+    described on stderr, and plot and explain refuse it for now)."""
+    return len(problem.free) > 1 or problem.outputs > 1 or bool(problem.parameters)
+
+
+def describe_points(problem: Problem) -> str:
+    """The resolved grid in words: what derive understood from --var, --at and --param."""
+    text = variables.describe(problem.domain, problem.parameters)
+    if problem.shortcuts.direction:
+        names = [problem.expression.variables[i] for i in problem.wrt_indices]
+        unit = partials.unit_direction(problem.shortcuts.direction, names)
+        text += "; f_dir along the unit vector (" + ", ".join(f"{u:.6g}" for u in unit) + ")"
+    return text
+
+
+def check_one_variable(problem: Problem, command: str) -> None:
+    """plot and explain draw and teach f(x) of one variable for now."""
+    if len(problem.free) > 1 or problem.outputs > 1:
+        what = (
+            f"{problem.outputs} components"
+            if problem.outputs > 1
+            else f"the variables {', '.join(problem.free)}"
+        )
+        raise OptionError(
+            f"{command} takes a function of one variable for now, and f = "
+            f"{problem.expression.text} has {what}; write its table with autodiff derive, "
+            f"or fix all variables but one with {{opt.at}}",
+            parameter="expression",
+            value=problem.expression.text,
+        )
+
+
+def taylor_points(problem: Problem, texts: Sequence[str] | None) -> list:
+    """--taylor-at's points: numbers X0 for a function of one variable (as before), else
+    'x=-1,y=0' naming every variable; checked finite in the problem's dtype."""
+    if not texts:
+        return []
+    if not several(problem) and problem.univariate:
+        numbers = []
+        for text in texts:
+            try:
+                numbers.append(float(text))
+            except (TypeError, ValueError):
+                raise OptionError(
+                    f"{{opt.taylor_at}} must be a number, got {text!r}",
+                    parameter="taylor_at",
+                    value=text,
+                ) from None
+        check_finite_points("taylor_at", numbers, problem.dtype)
+        return numbers
+    points = []
+    for text in texts:
+        point = _assignments("taylor_at", text)
+        if set(point) != set(problem.free):
+            raise OptionError(
+                f"{{opt.taylor_at}} {text!r} must give every variable of f, "
+                f"{', '.join(problem.free)}: e.g. {{opt.taylor_at}} "
+                + ",".join(f"{n}=0" for n in problem.free),
+                parameter="taylor_at",
+                value=text,
+            )
+        check_finite_points("taylor_at", list(point.values()), problem.dtype)
+        points.append(point)
+    return points
 
 
 def check_representable(points: domains.Domain, dtype: str) -> None:
@@ -133,18 +335,29 @@ def check_max_memory(value: float | None) -> int:
     return int(value)
 
 
-def resolve_method(method: str, order: int) -> str:
-    """The engine for ``order``: ``auto`` is reverse mode at order 1, Taylor mode above."""
+def resolve_method(method: str, order: int, outputs: int = 1, inputs: int = 1) -> str:
+    """The engine for ``order``: ``auto`` is autograd's reverse mode at order 1 (forward mode
+    when f has fewer inputs than outputs: n forward passes against m reverse ones), Taylor
+    mode above."""
     check_choice("method", method, METHODS)
     check_order(order)
     if method == "auto":
-        return "reverse" if order <= AUTO_REVERSE_UP_TO else "taylor"
+        if order > AUTO_REVERSE_UP_TO:
+            return "taylor"
+        return "forward" if inputs < outputs else "reverse"
     if method == "reverse" and order > REVERSE_MAX_ORDER:
         raise OptionError(
             f"{{opt.method}}=reverse goes up to order {REVERSE_MAX_ORDER} (its graph grows "
             f"about 4x per order); for order {order} use {{opt.method}}=taylor",
             parameter="order",
             value=order,
+        )
+    if method == "forward" and order > 1:
+        raise OptionError(
+            f"{{opt.method}}=forward computes first derivatives (Jacobians); for order {order} "
+            "use {opt.method}=taylor, Taylor mode being forward mode carried to any order",
+            parameter="method",
+            value=method,
         )
     return method
 

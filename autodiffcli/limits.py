@@ -11,7 +11,7 @@ import math
 from autodiffcli.errors import OptionError
 
 # ----- The choices -----
-METHODS = ("auto", "reverse", "taylor")
+METHODS = ("auto", "reverse", "forward", "taylor")
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu", "auto", "cuda", "mps")  # and cuda:N
 EXPLAIN_FORMATS = ("text", "markdown", "json")

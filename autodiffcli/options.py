@@ -18,10 +18,17 @@ from typer.core import TyperCommand
 from autodiffcli import lang, limits
 
 RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS = "Range", "Numerics", "Output", "Figure", "Verification"
-PANELS = (RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS)
+VARIABLES = "Variables"
+PANELS = (RANGE, VARIABLES, NUMERICS, OUTPUT, FIGURE, CHECKS)
 
 # Python parameter names whose flag is not simply --name-with-dashes.
-FLAGS = {"input_path": "--input", "fmt": "--format", "csv_path": "--csv", "trace_at": "--trace"}
+FLAGS = {
+    "input_path": "--input",
+    "fmt": "--format",
+    "csv_path": "--csv",
+    "trace_at": "--trace",
+    "direction": "--dir",
+}
 
 
 def flag(parameter: str) -> str:
@@ -56,10 +63,19 @@ Expr = Annotated[
         metavar="EXPR",
     ),
 ]
-Start = Annotated[float, _option("--start", panel=RANGE, help="First x.", metavar="X")]
+Start = Annotated[
+    float | None,
+    _option("--start", panel=RANGE, help="First x.", metavar="X", show_default="-5"),
+]
 Stop = Annotated[
-    float,
-    _option("--stop", panel=RANGE, help="End of the range (excluded with --step).", metavar="X"),
+    float | None,
+    _option(
+        "--stop",
+        panel=RANGE,
+        help="End of the range (excluded with --step).",
+        metavar="X",
+        show_default="5",
+    ),
 ]
 Step = Annotated[
     float | None,
@@ -102,14 +118,16 @@ def max_points(default: str) -> object:
 
 
 Order = Annotated[
-    int,
+    int | None,
     _option(
         "--order",
         "-k",
         panel=NUMERICS,
         metavar="K",
+        show_default="1",
         help=f"Highest derivative, 0 to {limits.REVERSE_MAX_ORDER} by reverse mode, "
-        f"up to {limits.MAX_ORDER} by Taylor mode.",
+        f"up to {limits.MAX_ORDER} by Taylor mode; with several variables, every partial "
+        "derivative up to order K.",
     ),
 ]
 MethodOption = Annotated[
@@ -118,7 +136,8 @@ MethodOption = Annotated[
         "--method",
         panel=NUMERICS,
         envvar="AUTODIFF_METHOD",
-        help="auto: autograd's reverse mode at order 1, Taylor mode above; or force one.",
+        help="auto: autograd's reverse mode at order 1 (forward mode for F: R^n -> R^m with "
+        "n < m), Taylor mode above; or force one.",
     ),
 ]
 Device = Annotated[
@@ -261,10 +280,90 @@ class GroupedCommand(TyperCommand):
             raise
 
 
+# ----- Several variables -----
+Var = Annotated[
+    list[str] | None,
+    _option(
+        "--var",
+        panel=VARIABLES,
+        metavar="NAME=RANGE",
+        help="A variable and its range: x=-2:2:0.1 (start:stop:step, stop excluded) or "
+        "x=-2:2:41j (41 points, both ends); repeatable, in the order the points vary (first "
+        "fastest). x, y, z need no declaration: default [-5, 5), 200 points per axis for two "
+        "variables, 50 for three.",
+    ),
+]
+At = Annotated[
+    list[str] | None,
+    _option(
+        "--at",
+        panel=VARIABLES,
+        metavar="x=1,y=2",
+        help="Fix the variables named: all of them gives a point, some a slice; repeatable "
+        "(the same names each time) for several points.",
+    ),
+]
+Param = Annotated[
+    list[str] | None,
+    _option(
+        "--param",
+        panel=VARIABLES,
+        metavar="NAME=VALUE",
+        help="A named constant, e.g. a=2; repeatable. --wrt may name it (a sensitivity).",
+    ),
+]
+Wrt = Annotated[
+    str | None,
+    _option(
+        "--wrt",
+        panel=VARIABLES,
+        metavar="x,y",
+        show_default="every variable",
+        help="The variables (or parameters) to differentiate by.",
+    ),
+]
+Grad = Annotated[bool, _option("--grad", panel=VARIABLES, help="The gradient: f_x, f_y, ...")]
+Hessian = Annotated[
+    bool,
+    _option("--hessian", panel=VARIABLES, help="The distinct second partials: f_xx, f_xy, ..."),
+]
+Laplacian = Annotated[
+    bool, _option("--laplacian", panel=VARIABLES, help="The Laplacian f_xx + f_yy + ...")
+]
+Direction = Annotated[
+    str | None,
+    _option(
+        "--dir",
+        panel=VARIABLES,
+        metavar="1,2",
+        help="The directional derivative along this vector, scaled to length 1 (column f_dir).",
+    ),
+]
+Div = Annotated[
+    bool, _option("--div", panel=VARIABLES, help="The divergence of a field [F1, F2(, F3)].")
+]
+Curl = Annotated[
+    bool,
+    _option("--curl", panel=VARIABLES, help="The curl of a field [F1, F2] or [F1, F2, F3]."),
+]
+TaylorTermsAt = Annotated[
+    list[str] | None,
+    _option(
+        "--taylor-at",
+        panel=OUTPUT,
+        metavar="X0|x=..,y=..",
+        help="Write the Taylor coefficients of f around this point instead of the table; "
+        "repeatable.",
+    ),
+]
+
+
 # ----- Each command's examples, shown under its --help ('\\b' keeps the lines as written) -----
 DERIVE_EXAMPLES = """\b
 Examples:
   autodiff derive 'tanh(x)' --start -3 --stop 3 | head
+  autodiff derive 'x*exp(-x^2-y^2)' --var x=-2:2:0.1 --var y=-1:1:41j -k 2
+  autodiff derive '[x*y, x + y^2]' --at x=1,y=2
   seq -5 0.5 5 | autodiff derive 'x**3' --input -
   autodiff derive 'exp(-x^2/2)' --num 1000000 -k 2 -o gauss.parquet
   autodiff derive 'sin(x)' -k 9 --taylor-at 0"""

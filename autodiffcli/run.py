@@ -106,12 +106,24 @@ def table(problem: Problem) -> dict:
     return {name: np.concatenate([part[name] for part in parts]) for name in column_names(problem)}
 
 
-def at_points(problem: Problem, points: Sequence[float], **changes) -> Problem:
-    """The same problem on the given points (and any other ``changes``): tangents, series."""
-    grid = domains.from_values(list(points), len(points))
-    return dataclasses.replace(
-        problem, domain=domains.single(grid, problem.domain.names[0]), **changes
-    )
+def at_points(problem: Problem, points, **changes) -> Problem:
+    """The same problem on the given points (and any other ``changes``): tangents, series,
+    checks. ``points`` is a sequence of x values for one variable, or for several a mapping
+    of each variable to its values (scattered points: one row per index)."""
+    if not isinstance(points, dict):
+        points = {problem.free[0]: list(points)}
+    count = len(next(iter(points.values())))
+    axes, together = [], []
+    for i, (name, axis) in enumerate(zip(problem.domain.names, problem.domain.axes, strict=True)):
+        if name in problem.parameters:
+            axes.append(axis)
+        else:
+            axes.append(domains.from_values(list(points[name]), count))
+            together.append(i)
+    factors = [tuple(together)] + [(i,) for i in range(len(axes)) if i not in together]
+    factors.sort(key=min)
+    domain = domains.Domain(problem.domain.names, tuple(axes), tuple(factors))
+    return dataclasses.replace(problem, domain=domain, **changes)
 
 
 def tangents(problem: Problem, points: Sequence[float]) -> list[tuple[float, float, float]]:
@@ -136,6 +148,46 @@ def taylor_series(problem: Problem, points: Sequence[float]) -> dict:
         "k": np.tile(np.arange(problem.order + 1, dtype=np.int64), len(points)),
         "coefficient": (derivatives / factorials).ravel(),
         "derivative": derivatives.ravel(),
+    }
+
+
+def taylor_terms(problem: Problem, points: Sequence[dict]) -> dict:
+    """The multivariate Taylor series of f around each point, up to the problem's order:
+    columns x0, y0, ..., k, power_x, power_y, ..., coefficient d^i f / i! and derivative
+    d^i f, one row per (point, multi-index i), each order's terms in canonical order."""
+    import numpy as np
+
+    from autodiffcli import partials
+
+    wrt = problem.wrt_indices
+    names = problem.expression.variables
+    plan = partials.plan(names, problem.outputs, problem.order, wrt)
+    sub = at_points(problem, {n: [p[n] for p in points] for n in problem.free})
+    columns = table(dataclasses.replace(sub, shortcuts=partials.NO_SHORTCUTS))
+    out: dict[str, list] = {f"{n}0": [] for n in problem.free}
+    out["k"] = []
+    out.update({f"power_{names[i]}": [] for i in wrt})
+    if problem.outputs > 1:
+        out["component"] = []
+    out["coefficient"], out["derivative"] = [], []
+    for row, point in enumerate(points):
+        for column in plan.columns:
+            partial = column.single
+            value = float(columns[column.name][row])
+            for n in problem.free:
+                out[f"{n}0"].append(point[n])
+            out["k"].append(partial.order)
+            for i in wrt:
+                out[f"power_{names[i]}"].append(partial.counts[i])
+            if problem.outputs > 1:
+                out["component"].append(partial.output + 1)
+            scale = math.prod(math.factorial(c) for c in partial.counts)
+            out["coefficient"].append(value / scale)
+            out["derivative"].append(value)
+    integers = {"k", "component", *(f"power_{names[i]}" for i in wrt)}
+    return {
+        name: np.asarray(values, dtype=np.int64 if name in integers else np.float64)
+        for name, values in out.items()
     }
 
 
@@ -228,7 +280,8 @@ def write_table(
         return writers.TableWriter(sink[0], fmt, names, header, sink[1])
 
     if taylor_at:
-        series = taylor_series(problem, taylor_at)
+        several = isinstance(taylor_at[0], dict)
+        series = (taylor_terms if several else taylor_series)(problem, taylor_at)
         names, columns = list(series), list(series.values())
         writer = writer_for(names)
         writer.write(columns)

@@ -4,41 +4,39 @@ chosen, the points chunked to fit the memory budget, and the columns named."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator
 
 import torch
 
-from autodiffcli.engines import reverse, taylor
+from autodiffcli import lang
+from autodiffcli.engines import forward, reverse, taylor
 from autodiffcli.engines.environment import Target, on_deep_stack
+from autodiffcli.errors import BudgetError
 from autodiffcli.lang import function_of
 
 
 def column_names(problem) -> list[str]:
-    """The axes, then f and its derivatives: ``x, f, df, d2f, ...`` for one variable;
-    ``x, y, f, f_x, f_xx, ...`` by the variable ``wrt`` for several."""
-    axes = list(problem.domain.names)
-    if len(axes) == 1:
-        derivatives = ["df"] if problem.order >= 1 else []
-        derivatives += [f"d{k}f" for k in range(2, problem.order + 1)]
-    else:
-        wrt = axes[problem.wrt_index]
-        derivatives = [f"f_{wrt * k}" for k in range(1, problem.order + 1)]
-    return [*axes, "f", *derivatives]
+    """The points' columns, then f and its derivatives: ``x, f, df, d2f, ...`` for one
+    variable; ``x, y, f, f_x, f_y, f_xx, ...`` (by multi-index) for several."""
+    return problem.column_names()
 
 
 def chunks(problem, target: Target, chunk_points: int | None = None) -> Iterator[list]:
-    """Columns [axes..., f, f', ...] of the problem, one chunk of points at a time.
+    """Columns [points..., f, derivatives...] of the problem, one chunk of points at a time.
 
-    ``problem.method`` is "reverse" (repeated autograd) or "taylor" (one Taylor-mode pass).
-    Without ``chunk_points``, the chunk size comes from the engine's memory per point and the
-    problem's memory budget, so memory stays bounded at any order; a job over budget raises
-    BudgetError before any work. In float32, rows whose values are subnormal are computed
-    again in float64 (see _subnormals_from_float64).
+    ``problem.method`` is "reverse" (autograd, nested for higher orders), "forward"
+    (forward-mode AD, order 1) or "taylor" (Taylor mode). Without ``chunk_points``, the chunk
+    size comes from the engine's memory per point and the problem's memory budget, so memory
+    stays bounded at any order; a job over budget raises BudgetError before any work. In
+    float32, rows whose values are subnormal are computed again in float64 (see
+    _subnormals_from_float64).
     """
     nodes = None
     if chunk_points is None:
         chunk_points, nodes = _chunk_points(problem, target)
     derive = _engine(problem)
+    free = [problem.expression.variables.index(name) for name in problem.free]
     done = 0
     for inputs in problem.domain.chunks(chunk_points, target.dtype, target.device):
         if nodes is not None and problem.domain.streamed:  # its length was only an estimate
@@ -47,33 +45,122 @@ def chunks(problem, target: Target, chunk_points: int | None = None) -> Iterator
         columns = derive(inputs)
         if target.dtype == torch.float32:
             _subnormals_from_float64(derive, inputs, columns)
-        yield [*inputs, *columns]
+        yield [*(inputs[i] for i in free), *columns]
+
+
+def components_of(expression) -> Callable[..., list[torch.Tensor]]:
+    """f as a function of one tensor per variable that returns the list of its components."""
+    if len(getattr(expression, "outputs", (0,))) > 1:
+        return lambda *inputs: lang.evaluate_outputs(expression, inputs)
+    f = function_of(expression)
+    return lambda *inputs: [f(*inputs)]
 
 
 def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
-    """The problem's engine as a function of one chunk's inputs: [f, f', ..., f^(order)]."""
-    order, wrt = problem.order, problem.wrt_index
+    """The problem's engine as a function of one chunk's inputs: its columns after the
+    points. One variable's pure derivatives go through the univariate engines; everything
+    else through the partials of the multivariate ones, combined per column."""
+    plan = problem.plan
+    axis = _one_axis(plan)
+    if axis is not None:
+        order = plan.order
+        if problem.method == "taylor":
+            return functools.partial(taylor.derivatives, problem.expression, order=order, wrt=axis)
+        f = function_of(problem.expression)
+        return lambda inputs: reverse.derivatives(f, inputs, order, axis)
+    wanted = plan.partials
     if problem.method == "taylor":
-        return functools.partial(taylor.derivatives, problem.expression, order=order, wrt=wrt)
-    f = function_of(problem.expression)
-    return lambda inputs: reverse.derivatives(f, inputs, order, wrt)
+        engine = functools.partial(taylor.partials, problem.expression, wanted=wanted)
+    elif problem.method == "forward":
+        components = components_of(problem.expression)
+        engine = lambda inputs: forward.partials(components, inputs, wanted)  # noqa: E731
+    else:
+        components = components_of(problem.expression)
+        engine = lambda inputs: reverse.partials(components, inputs, wanted)  # noqa: E731
+    return lambda inputs: evaluate_columns(plan, engine(inputs), inputs[0])
+
+
+def _one_axis(plan) -> int | None:
+    """The variable whose pure derivatives f, f', ..., f^(K) are exactly the plan's columns,
+    in order; None for any other plan."""
+    singles = [column.single for column in plan.columns]
+    if any(p is None or p.output != 0 for p in singles) or singles[0].order != 0:
+        return None
+    involved = {i for p in singles for i in p.sequence}
+    if len(involved) > 1:
+        return None
+    axis = involved.pop() if involved else (plan.wrt[0] if plan.wrt else 0)
+    if [p.order for p in singles] != list(range(len(singles))):
+        return None
+    return axis
+
+
+def evaluate_columns(plan, values: dict, like: torch.Tensor) -> list[torch.Tensor]:
+    """Each column of the plan from the partials' ``values``: a partial as it is, any other
+    column as its polynomial (a sum of products of partials)."""
+    out = []
+    for column in plan.columns:
+        single = column.single
+        if single is not None:
+            out.append(values[single])
+            continue
+        total = torch.zeros_like(like)
+        for coefficient, factors in column.terms:
+            term = None
+            for partial in factors:
+                term = values[partial] if term is None else term * values[partial]
+            if term is not None:
+                total = total + (term if coefficient == 1.0 else coefficient * term)
+        out.append(total)
+    return out
 
 
 def _chunk_points(problem, target: Target) -> tuple[int, int | None]:
     """Points per chunk, from the engine's memory per point and the problem's budget, and the
-    nodes of reverse mode's graph (None for Taylor mode)."""
-    if problem.method == "taylor":
-        per_point = taylor.bytes_per_point(problem.expression, problem.order, target.dtype)
+    nodes of reverse mode's graph (None for Taylor and forward mode)."""
+    plan = problem.plan
+    columns = len(plan.columns) + len(problem.expression.variables)
+    if problem.method in ("taylor", "forward"):
+        order = plan.order if problem.method == "taylor" else 1
+        per_point = taylor.bytes_per_point(problem.expression, order, target.dtype)
+        per_point += _held_series(problem, plan) * target.dtype.itemsize
+        per_point += (len(plan.partials) + columns) * target.dtype.itemsize
         budget = min(reverse.GRAPH_ELEMENTS * 8, problem.max_memory)
         size = budget // max(per_point, 1)
+        if problem.max_memory < reverse.MIN_CHUNK_POINTS * per_point:
+            raise BudgetError(
+                f"one chunk of {reverse.MIN_CHUNK_POINTS} points needs "
+                f"{reverse.MIN_CHUNK_POINTS * per_point:,} bytes, more than {{opt.max_memory}} "
+                f"{problem.max_memory:,}; raise the budget or ask for fewer derivatives",
+                parameter="max_memory",
+                value=problem.max_memory,
+            )
         return max(reverse.MIN_CHUNK_POINTS, min(reverse.CHUNK_POINTS, size)), None
-    f = function_of(problem.expression)
-    arity, wrt = len(problem.domain.names), problem.wrt_index
-    probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=wrt)
-    nodes = on_deep_stack(probe, f, problem.order, target.dtype, target.device)
+    arity = len(problem.expression.variables)
+    if _one_axis(plan) is not None:
+        f = function_of(problem.expression)
+        probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=_one_axis(plan))
+        nodes = on_deep_stack(probe, f, plan.order, target.dtype, target.device)
+    else:
+        components = components_of(problem.expression)
+        probe = functools.partial(
+            reverse.partial_graph_nodes, arity=arity, dtype=target.dtype, device=target.device
+        )
+        nodes = on_deep_stack(probe, components, plan.partials)
     chunk_points = reverse.chunk_points_for(nodes, problem.max_memory, target.dtype.itemsize)
     reverse.check_graph_work(nodes, problem.domain.expected, chunk_points)
     return chunk_points, nodes
+
+
+def _held_series(problem, plan) -> int:
+    """Series values per point that Taylor mode keeps between its passes: one per direction,
+    component and coefficient (none for pure partials along one axis)."""
+    mixed = [p for p in plan.partials if len(set(p.sequence)) > 1]
+    if not mixed or problem.method != "taylor":
+        return 0
+    involved = {i for p in plan.partials for i in p.sequence}
+    directions = math.comb(len(involved) + plan.order - 1, plan.order)
+    return directions * problem.outputs * (plan.order + 1)
 
 
 def _subnormals_from_float64(derive, inputs: list[torch.Tensor], columns: list) -> None:

@@ -140,3 +140,79 @@ def check_graph_work(nodes: int, points: int, chunk: int) -> None:
             "points, or a lower {opt.order}",
             parameter="order",
         )
+
+
+def partials(
+    f: Callable, inputs: Sequence[torch.Tensor], wanted: Sequence, create_graph: bool = False
+) -> dict:
+    """{partial: tensor} for each partials.Partial in ``wanted``, by nested reverse mode.
+
+    ``f`` maps one tensor per variable to the list of f's components. Partials are taken in
+    canonical order (by the first variable, then the next: f -> f_x -> f_xy), so each
+    intermediate partial is differentiated once, by every variable its descendants need, in
+    one backward pass: a gradient of any length costs one pass, which is reverse mode's point.
+    Points stay independent, so the sum trick is exact at each of them.
+    """
+    needed = _prefixes(wanted)
+    inputs = [tensor.detach() for tensor in inputs]
+    leaves = sorted({i for seq in needed for i in seq[1]})
+    for i in leaves:
+        inputs[i].requires_grad_(True)
+    values: dict = {}
+    with torch.enable_grad():
+        components = f(*inputs)
+        for output, y in enumerate(components):
+            if (output, ()) in needed:
+                values[(output, ())] = y
+        for key in sorted(needed, key=lambda k: (len(k[1]), k)):
+            y = values.get(key)
+            children = [key[1] + (i,) for i in leaves if not key[1] or i >= key[1][-1]]
+            children = [c for c in children if (key[0], c) in needed]
+            if y is None or not children:
+                continue
+            deeper = create_graph or any(
+                (key[0], c + (i,)) in needed for c in children for i in leaves
+            )
+            grads = _gradients(y, [inputs[c[-1]] for c in children], deeper)
+            for child, grad in zip(children, grads, strict=True):
+                values[(key[0], child)] = grad
+    out = {}
+    for partial in wanted:
+        value = values[(partial.output, partial.sequence)]
+        out[partial] = value if create_graph else value.detach()
+    return out
+
+
+def _prefixes(wanted: Sequence) -> set:
+    """(output, sequence) of every partial on the way to those ``wanted``, f itself included."""
+    needed = set()
+    for partial in wanted:
+        sequence = partial.sequence
+        for k in range(len(sequence) + 1):
+            needed.add((partial.output, sequence[:k]))
+    return needed
+
+
+def _gradients(y: torch.Tensor, leaves: list[torch.Tensor], create_graph: bool) -> list:
+    """dy_i/dv_i for each leaf v, by one backward pass of sum(y); zeros where y is constant."""
+    if not y.requires_grad:
+        return [torch.zeros_like(leaf) for leaf in leaves]
+    grads = torch.autograd.grad(
+        y.sum(), leaves, create_graph=create_graph, retain_graph=True, materialize_grads=True
+    )
+    return [
+        torch.zeros_like(leaf) if getattr(g, "_is_zerotensor", lambda: False)() else g
+        for g, leaf in zip(grads, leaves, strict=True)
+    ]
+
+
+def partial_graph_nodes(f: Callable, wanted: Sequence, arity: int, dtype, device) -> int:
+    """Nodes of the autograd graphs that computing ``wanted`` keeps alive, probed on one
+    point, for chunk sizing (the largest graph of any partial, counted with its ancestors)."""
+    inputs = [torch.ones(1, dtype=dtype, device=device) for _ in range(arity)]
+    deepest = max(p.order for p in wanted)
+    below = [p for p in wanted if p.order < deepest] or list(wanted)
+    values = partials(f, inputs, below, create_graph=True)
+    nodes = max((count_nodes(v) for v in values.values()), default=0)
+    growth = 4 if deepest > max(p.order for p in below) else 1
+    return max(nodes * growth, 1)

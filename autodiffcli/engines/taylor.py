@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from autodiffcli.engines import interpolation
 from autodiffcli.lang import Expression, fold
 from autodiffcli.limits import check_order
 
@@ -29,23 +30,30 @@ MIN_BLOCK_POINTS, MAX_BLOCK_POINTS = 1024, 1 << 16
 RULE_TEMPORARIES = 8
 
 
-def seed(v: torch.Tensor, order: int, moving: bool = True) -> torch.Tensor:
-    """The series of a variable as a (order+1, n) tensor: v(t) = v + t if it is the one
-    ``moving`` with t, else v(t) = v."""
+def seed(v: torch.Tensor, order: int, moving: bool | float = True) -> torch.Tensor:
+    """The series of a variable as a (order+1, n) tensor: v(t) = v + s t, s = ``moving``
+    (True: 1, False: 0)."""
     series = torch.zeros((order + 1, v.numel()), dtype=v.dtype, device=v.device)
     series[0] = v.reshape(-1)
     if order >= 1 and moving:
-        series[1] = 1.0
+        series[1] = float(moving)
     return series
 
 
 def node_series(
-    expression: Expression, inputs: list[torch.Tensor], order: int, wrt: int = 0
+    expression: Expression,
+    inputs: list[torch.Tensor],
+    order: int,
+    wrt: int = 0,
+    direction=None,
 ) -> list[torch.Tensor]:
     """The series of every node: (order+1, n) tensors, or 0-d tensors for nodes that depend
     on no variable (those are computed by the torch column, exactly as the reverse engine
-    does). ``inputs`` holds one tensor per variable; the series move along ``inputs[wrt]``."""
+    does). ``inputs`` holds one tensor per variable; the series move along ``inputs[wrt]``,
+    or along ``direction`` (one speed per variable) when it is given."""
     like = inputs[0]
+    if direction is None:
+        direction = [i == wrt for i in range(len(inputs))]
 
     def constant(node):
         return torch.tensor(node.value, dtype=like.dtype, device=like.device)
@@ -55,7 +63,7 @@ def node_series(
             return op.compute(*args)
         return op.taylor(torch, *args)
 
-    seeds = [seed(v, order, moving=i == wrt) for i, v in enumerate(inputs)]
+    seeds = [seed(v, order, moving=s) for v, s in zip(inputs, direction, strict=True)]
     with torch.no_grad():
         return fold(expression, seeds, constant, apply)
 
@@ -166,3 +174,76 @@ def work(expression: Expression, order: int) -> int:
     with counter:
         node_series(expression, inputs, order)
     return counter.elements
+
+
+def partials(expression: Expression, inputs: list[torch.Tensor], wanted) -> dict:
+    """{partial: tensor} for each partials.Partial in ``wanted``, by Taylor mode.
+
+    Pure partials come from one pass along each variable's axis. Mixed ones come from passes
+    along the C(m+K-1, K) integer directions of the m variables involved, and the exact
+    interpolation weights of :mod:`autodiffcli.engines.interpolation`. On the CPU, computed
+    in cache-sized blocks of points.
+    """
+    like = inputs[0]
+    flat = [v.reshape(-1) for v in inputs]
+    count = flat[0].numel()
+    top = max(max(p.order for p in wanted), 1)
+    block = block_points(top, like.dtype) if like.device.type == "cpu" else max(count, 1)
+    out = {p: torch.empty(count, dtype=like.dtype, device=like.device) for p in wanted}
+    for begin in range(0, count, block):
+        part = [v[begin : begin + block] for v in flat]
+        for partial, value in _partials_of_block(expression, part, wanted).items():
+            out[partial][begin : begin + block] = value
+    return {p: value.reshape(like.shape) for p, value in out.items()}
+
+
+def _partials_of_block(expression: Expression, inputs: list[torch.Tensor], wanted) -> dict:
+    involved = sorted({i for p in wanted for i in p.sequence})
+    mixed = any(len(set(p.sequence)) > 1 for p in wanted)
+    found: dict = {}
+    if not mixed:
+        for variable in involved or [0]:
+            top = max([p.order for p in wanted if set(p.sequence) <= {variable}] + [1])
+            roots = _roots(expression, inputs, top, [i == variable for i in range(len(inputs))])
+            for p in wanted:
+                if set(p.sequence) <= {variable}:
+                    found[p] = roots[p.output][p.order] * math.factorial(p.order)
+        return found
+    m, top = len(involved), max(p.order for p in wanted)
+    lattice = interpolation.directions(m, top)
+    series = []  # per direction: per output, (top+1, n)
+    for s in lattice:
+        speeds = [0] * len(inputs)
+        for k, i in enumerate(involved):
+            speeds[i] = s[k]
+        series.append(_roots(expression, inputs, top, speeds))
+    for p in wanted:
+        if p.order == 0:
+            found[p] = series[0][p.output][0]
+            continue
+        counts = tuple(p.counts[i] for i in involved)
+        row = interpolation.multi_indices(m, p.order).index(counts)
+        weights = interpolation.weights(m, top, p.order)[row]
+        total = None
+        for w, roots in zip(weights, series, strict=True):
+            if w:
+                term = roots[p.output][p.order] * w
+                total = term if total is None else total + term
+        scale = math.prod(math.factorial(c) for c in counts)
+        found[p] = total * scale
+    return found
+
+
+def _roots(expression: Expression, inputs, order: int, direction) -> list[torch.Tensor]:
+    """The series of each component of f along ``direction``: (order+1, n) tensors."""
+    nodes = node_series(expression, inputs, order, direction=direction)
+    like = inputs[0]
+    out = []
+    for index in getattr(expression, "outputs", (len(expression.nodes) - 1,)):
+        root = nodes[index]
+        if root.dim() == 0:  # this component depends on no variable
+            full = torch.zeros((order + 1, like.numel()), dtype=like.dtype, device=like.device)
+            full[0] = root
+            root = full
+        out.append(root)
+    return out
