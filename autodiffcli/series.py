@@ -123,11 +123,6 @@ def _divide_at_pole(t, w, a, b):
     return t.where(pole, dominant, w)
 
 
-def reciprocal(t, b):
-    """The series of 1 / b."""
-    return divide(t, constant_series(t, 1.0, b), b)
-
-
 def power_of(t, u, p: float, w0):
     """The series of u**p for a constant real p, from u w' = p u' w:
     k u_0 w_k = (p + 1) sum_j j u_j w_{k-j} - k sum_j u_j w_{k-j} (j >= 1). Needs u_0 != 0."""
@@ -221,7 +216,7 @@ def integer_power(t, u, p: int):
     """u**p for an integer p by exact products (repeated squaring): no division by u_0, so
     x**2 and x**3 at x = 0 give exact derivatives and then zeros."""
     if p < 0:
-        return reciprocal(t, integer_power(t, u, -p))
+        return divide(t, constant_series(t, 1.0, u), integer_power(t, u, -p))  # 1 / u**-p
     if p == 0:
         return constant_series(t, 1.0, u)
     result, square = None, u
@@ -575,3 +570,31 @@ def _sinc_terms(order: int, radius: float) -> int:
         if 2 * m > order + radius and log_term < size:
             return m
         m += 1
+
+
+# ----- Piecewise: a condition is a bool tensor shaped like a series, equal at every order -----
+
+
+def condition(t, decide, *args):
+    """``decide`` (t.lt, t.logical_and, ...) on the values at the point: each derivative is
+    that of the branch the condition picks there."""
+    like = next(u for u in args if not is_constant(u))
+    return decide(*(u if is_constant(u) else u[0] for u in args)).expand(like.shape)
+
+
+def where(t, c, a, b):
+    """a's series where c holds, else b's: the other's (NaN, perhaps) never enters."""
+    like = next(u for u in (a, b, c) if not is_constant(u))
+    zeros = t.zeros(like.shape, dtype=a.dtype, device=a.device)
+    a, b = (u if not is_constant(u) else constant_series(t, u, zeros) for u in (a, b))
+    return t.where(c if is_constant(c) else c[0], a, b)
+
+
+def extremum(t, a, b, larger: bool):
+    """max (``larger``) or min: the winner's series; at a tie the mean of both at every order
+    (torch's backward halves the gradient), where a value is NaN their sum (it gives both all)."""
+    like = b if is_constant(a) else a
+    a, b = (u if not is_constant(u) else constant_series(t, u, like) for u in (a, b))
+    first, second = (a[0] > b[0], a[0] < b[0]) if larger else (a[0] < b[0], a[0] > b[0])
+    w = t.where(first, a, t.where(second, b, t.where(a[0] == b[0], 0.5 * a + 0.5 * b, a + b)))
+    return with_value(w, (t.maximum if larger else t.minimum)(a[0], b[0]))

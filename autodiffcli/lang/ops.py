@@ -7,6 +7,25 @@ JAX's ``jet`` writes its rules: :func:`operator` for + - * / and signs, :func:`f
 torch function used as it is, :func:`careful` for one whose numerically careful form lives in
 :mod:`autodiffcli.lang.stable`. Adding a function means adding its row, every column filled.
 
+The piecewise rows (:data:`PIECEWISE`: ``where``, ``min``, ``max``, the comparisons and
+``and``/``or``/``not``) are kept beside :data:`OPS`, the operations of numbers; :func:`row`
+finds a row in either, and is what the compilers read. Their semantics:
+
+- A comparison, or a combination of comparisons, is a *condition*: a true/false value per point,
+  allowed only as ``where()``'s first argument. It is decided by the values at the point (in the
+  Taylor engine, the order-0 coefficients), so at a switch point every derivative is that of the
+  branch the condition picks there: ``where(x < 0, 0, x^2)`` at 0 takes x^2 (f' = 0, f'' = 2).
+  A comparison with NaN is false (``!=`` true), as in torch.
+- ``where(c, a, b)`` uses the branch it picks as it is, and the branch not taken never leaks NaN
+  or inf into f or any derivative (the torch compiler guards the variables each branch reads:
+  :mod:`autodiffcli.lang.emit`): ``where(x != 0, sin(x)/x, 1)`` at 0 is 1, every derivative 0.
+- ``min(a, b)``, ``max(a, b)``: at a tie (a == b) the value is the common value and every
+  derivative is the mean of the two branches' derivatives, at every order. This is what
+  torch.minimum/maximum's backward does (half the gradient to each side), nested reverse mode
+  included; the Taylor rule does the same. So max(x, 0)'(0) is 1/2, while relu'(0) is 0 by
+  torch's convention for relu. A NaN argument gives NaN (the derivatives there are those of the
+  sum of the branches, as torch's backward gives each side the whole gradient).
+
 This module imports neither torch nor sympy: the table resolves them on first use.
 """
 
@@ -150,6 +169,71 @@ def _sinc_sympy(s, a):
     return s.sin(s.pi * a) / (s.pi * a)
 
 
+def _comparison_sympy(name: str) -> Callable:
+    """sympy's Lt, Eq, ...: false where an argument is NaN or not real (sympy raises), as
+    torch's comparison is false there (!= true)."""
+
+    def build(s, a, b):
+        try:
+            return getattr(s, name)(a, b)
+        except TypeError:
+            return s.true if name == "Ne" else s.false
+
+    return build
+
+
+def _extremum_sympy(name: str) -> Callable:
+    """sympy's Min or Max: NaN where an argument is NaN or not real (sympy raises there)."""
+
+    def build(s, a, b):
+        try:
+            return getattr(s, name)(a, b)
+        except (TypeError, ValueError):
+            return s.nan
+
+    return build
+
+
+def comparison(name: str, torch_name: str, sympy_name: str, latex: str) -> Op:
+    """A comparison: a condition decided by the values (torch.lt ...), in every column."""
+    return Op(
+        name,
+        2,
+        "torch",
+        torch_name,
+        _comparison_sympy(sympy_name),
+        lambda t, a, b: series.condition(t, getattr(t, torch_name), a, b),
+        latex,
+    )
+
+
+def logical(name: str, arity: int, sympy_name: str, latex: str) -> Op:
+    """and, or, not: conditions combined (torch.logical_and ...)."""
+    target = f"logical_{name}"
+
+    def taylor(t, *conditions):
+        return series.condition(t, getattr(t, target), *conditions)
+
+    return Op(name, arity, "torch", target, _sympy_named(sympy_name), taylor, latex)
+
+
+def extremum(name: str, torch_name: str, larger: bool) -> Op:
+    """min or max by torch.minimum/maximum, whose backward halves the gradient at a tie."""
+    return Op(
+        name,
+        2,
+        "torch",
+        torch_name,
+        _extremum_sympy(name.capitalize()),
+        lambda t, a, b: series.extremum(t, a, b, larger),
+        rf"\{name}({{0}}, {{1}})",
+    )
+
+
+def _where_sympy(s, c, a, b):
+    return s.Piecewise((a, c), (b, True))
+
+
 # fmt: off
 # ----- Operators -----
 _OPERATORS = [
@@ -192,9 +276,43 @@ _FUNCTIONS = [
     careful("sinc", r"\operatorname{{sinc}}({0})", sympy=_sinc_sympy),
     careful("pow", r"{0}^{{{1}}}", arity=2, sympy=lambda s, a, b: a**b),
 ]
+
+# ----- Piecewise -----
+# where as cases: both lines in display style, 'if' and 'otherwise' upright.
+_CASES = (
+    r"\left\{{\genfrac{{}}{{}}{{0}}{{0}}{{{1} \quad \mathrm{{if}}\ {0}}}"
+    r"{{{2} \quad \mathrm{{otherwise}}}}\right."
+)
+_PIECEWISE = [
+    Op("where", 3, "torch", "where", _where_sympy, series.where, _CASES),
+    extremum("min", "minimum", larger=False),
+    extremum("max", "maximum", larger=True),
+    comparison("lt", "lt", "Lt", r"{0} < {1}"),
+    comparison("le", "le", "Le", r"{0} \leq {1}"),
+    comparison("gt", "gt", "Gt", r"{0} > {1}"),
+    comparison("ge", "ge", "Ge", r"{0} \geq {1}"),
+    comparison("eq", "eq", "Eq", r"{0} = {1}"),
+    comparison("ne", "ne", "Ne", r"{0} \neq {1}"),
+    logical("and", 2, "And", r"{0} \wedge {1}"),
+    logical("or", 2, "Or", r"{0} \vee {1}"),
+    logical("not", 1, "Not", r"\neg {0}"),
+]
 # fmt: on
 
 FUNCTIONS: dict[str, Op] = {op.name: op for op in _FUNCTIONS}
 # The operator ** is the function pow: one row serves both.
 OPS: dict[str, Op] = {op.name: op for op in _OPERATORS} | FUNCTIONS
+# The piecewise rows: where, min, max, the comparisons, and/or/not (see the module docstring).
+PIECEWISE: dict[str, Op] = {op.name: op for op in _PIECEWISE}
+# The functions users call: the table's functions, where, min and max.
+CALLABLE: dict[str, Op] = FUNCTIONS | {name: PIECEWISE[name] for name in ("where", "min", "max")}
+# The rows whose result is a condition (true/false per point), not a number.
+CONDITIONS: frozenset[str] = frozenset(PIECEWISE) - {"where", "min", "max"}
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+
+def row(name: str) -> Op:
+    """The row of an operation of the tape, of OPS or PIECEWISE: what the compilers read (looked
+    up at each use, so a row replaced in OPS, as tests do, is the row they run)."""
+    op = OPS.get(name)
+    return op if op is not None else PIECEWISE[name]

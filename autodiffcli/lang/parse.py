@@ -4,21 +4,41 @@ User text is parsed with :func:`ast.parse` in eval mode and only an allow-list o
 is accepted; it is never evaluated. The names it knows are the operation table's functions and
 constants (:mod:`autodiffcli.lang.ops`) and the variables the caller declares.
 
+Piecewise functions: ``where(cond, a, b)``, ``min(a, b)``, ``max(a, b)``. A condition is a
+comparison (``<``, ``<=``, ``>``, ``>=``, ``==``, ``!=``; chained, ``0 < x < 1`` means both, with
+x read once) or conditions combined by ``and``, ``or``, ``not``; it is allowed only as
+``where()``'s first argument, and a number is not a condition: either mistake is an error that
+says how to write it. What a condition decides is in :mod:`autodiffcli.lang.ops`.
+
+Vector-valued functions: a top-level list of two or more components, ``[x*y, x + y^2]``. Its
+tape is shared: every sub-expression the components have in common is one node (in a scalar
+expression, only each variable is), and :attr:`Expression.outputs` holds each component's root.
+A list anywhere else, an empty list and a one-element list are errors (``[f]`` is not read as
+f: a scalar is written without brackets).
+
 This module imports neither torch nor sympy: expression errors answer at once.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
 import keyword
 import math
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from autodiffcli.errors import ExpressionError, printable
-from autodiffcli.lang.ops import CONSTANTS, FUNCTIONS
+from autodiffcli.errors import ExpressionError
+from autodiffcli.lang.hints import (
+    glued_call,
+    parse_quietly,
+    pointing,
+    shown,
+    suggestion,
+    syntax_error,
+)
+from autodiffcli.lang.ops import CALLABLE, CONDITIONS, CONSTANTS, FUNCTIONS
 
 # Without a declaration, an expression is a function of x.
 DEFAULT_VARIABLES = ("x",)
@@ -28,7 +48,9 @@ MAX_NODES = 5_000
 
 
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
-_UNARY = {ast.USub: "neg", ast.UAdd: "pos"}
+_UNARY = {ast.USub: "neg", ast.UAdd: "pos", ast.Not: "not"}
+_COMPARE = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
+_NOT_COMPARISONS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _FORBIDDEN = {
     ast.Attribute: "attribute access ('.')",
     ast.Subscript: "subscripts ('[...]')",
@@ -37,12 +59,9 @@ _FORBIDDEN = {
     ast.SetComp: "comprehensions",
     ast.DictComp: "comprehensions",
     ast.GeneratorExp: "comprehensions",
-    ast.Compare: "comparisons",
-    ast.BoolOp: "'and'/'or'",
     ast.IfExp: "'if ... else'",
     ast.NamedExpr: "':='",
     ast.Starred: "'*' unpacking",
-    ast.List: "lists",
     ast.Tuple: "tuples",
     ast.Dict: "dicts",
     ast.Set: "sets",
@@ -59,7 +78,7 @@ class Node:
     A variable's node has op "var" and its name as label; a constant's, op "const".
     """
 
-    op: str  # "var", "const", or a key of OPS
+    op: str  # "var", "const", or a key of OPS or PIECEWISE
     args: tuple[int, ...] = ()
     value: float = 0.0
     label: str = ""
@@ -67,17 +86,60 @@ class Node:
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed expression: the user's text and its postorder tape (the last node is the root)."""
+    """A parsed expression: the user's text and its postorder tape.
+
+    ``outputs`` holds the tape index of each component's root: for a scalar expression one, by
+    default the last node; for a vector-valued one (``[x*y, x + y^2]``) one per component,
+    whose roots need not be last (a component may be a node another one uses).
+    """
 
     text: str
     nodes: tuple[Node, ...]
     variables: tuple[str, ...] = DEFAULT_VARIABLES
+    outputs: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.outputs:
+            object.__setattr__(self, "outputs", (len(self.nodes) - 1,))
 
     def __repr__(self) -> str:
+        if self.is_vector:
+            return (
+                f"Expression({self.text!r}, {len(self.nodes)} nodes, {len(self.outputs)} outputs)"
+            )
         return f"Expression({self.text!r}, {len(self.nodes)} nodes)"
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def is_vector(self) -> bool:
+        """Whether the expression is vector-valued (two or more components)."""
+        return len(self.outputs) > 1
+
+    @functools.cached_property
+    def has_where(self) -> bool:
+        """Whether the tape holds a where(): only then does the torch compiler guard branches."""
+        return any(node.op == "where" for node in self.nodes)
+
+    def component(self, k: int) -> Expression:
+        """Component ``k`` as a scalar expression: its own text (``x*y`` of ``[x*y, x + y]``)
+        and the tape pruned to the nodes it needs, re-indexed in tape order, with the same
+        variables. A scalar expression is its own component 0."""
+        root = self.outputs[k]
+        if not self.is_vector:
+            return self
+        needed = {root}
+        for index in range(root, -1, -1):
+            if index in needed:
+                needed.update(self.nodes[index].args)
+        kept = sorted(needed)
+        new = {old: i for i, old in enumerate(kept)}
+        nodes = tuple(
+            dataclasses.replace(node, args=tuple(new[a] for a in node.args))
+            for node in (self.nodes[old] for old in kept)
+        )
+        return Expression(component_texts(self.text, len(self.outputs))[k], nodes, self.variables)
 
     def depends_on(self, variable: str) -> list[bool]:
         """For each node, whether its value depends on ``variable``."""
@@ -110,9 +172,9 @@ def parse(text: str, variables: Sequence[str] = DEFAULT_VARIABLES) -> Expression
     variables = _check_variables(variables)
     source = _check_text(text)
     try:
-        tree = _parse_quietly(source)
+        tree = parse_quietly(source)
     except SyntaxError as error:
-        raise _syntax_error(text, source, error) from None
+        raise syntax_error(text, source, error) from None
     except (MemoryError, RecursionError):
         raise ExpressionError(
             f"expression is nested too deeply (at most {MAX_DEPTH} levels) or chains too many "
@@ -121,27 +183,46 @@ def parse(text: str, variables: Sequence[str] = DEFAULT_VARIABLES) -> Expression
     except ValueError as error:  # e.g. integer literals over Python's digit limit
         raise ExpressionError(f"cannot read a number in the expression: {error}") from None
     _check_size(tree)
-    return Expression(text, tuple(_tape(tree.body, source, variables)), variables)
+    nodes, outputs = _tape(tree.body, text, source, variables)
+    return Expression(text, tuple(nodes), variables, outputs)
+
+
+def component_texts(text: str, count: int) -> list[str]:
+    """The text of each component of a vector written as ``[f, g, ...]`` (``f`` and ``g``
+    as typed); ``text[k]`` where the text is not such a list of ``count`` components."""
+    try:
+        body = parse_quietly(text.replace("^", "**")).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        body = None
+    if not (isinstance(body, ast.List) and len(body.elts) == count):
+        return [f"{text}[{k}]" for k in range(count)]
+    return [
+        text[_text_index(text, e.col_offset) : _text_index(text, e.end_col_offset)]
+        for e in body.elts
+    ]
+
+
+def _text_index(text: str, index: int | None) -> int:
+    """The index in ``text`` of the character at ``index`` of its source, where each '^'
+    became '**'."""
+    position = 0
+    for i, char in enumerate(text):
+        if position >= (index or 0):
+            return i
+        position += 2 if char == "^" else 1
+    return len(text)
 
 
 def _check_variables(variables: Sequence[str]) -> tuple[str, ...]:
     """The declared names, each a new identifier: not a function, constant or keyword."""
     names = tuple(variables)
     for name in names:
-        taken = name in FUNCTIONS or name in CONSTANTS or keyword.iskeyword(name)
+        taken = name in CALLABLE or name in CONSTANTS or keyword.iskeyword(name)
         if not name.isidentifier() or taken or names.count(name) > 1:
-            raise ExpressionError(f"'{_shown(name)}' cannot be a variable name")
+            raise ExpressionError(f"'{shown(name)}' cannot be a variable name")
     if not names:
         raise ExpressionError("an expression needs at least one variable")
     return names
-
-
-def _parse_quietly(source: str) -> ast.Expression:
-    """ast.parse without Python's SyntaxWarnings ('invalid decimal literal' for '1if'): the
-    user gets our one-line error or nothing, never a warning about Python source."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ast.parse(source, mode="eval")
 
 
 def _check_text(text: str) -> str:
@@ -161,146 +242,10 @@ def _check_text(text: str) -> str:
         raise ExpressionError("expression must be on one line")
     if "|" in text:
         column = text.index("|") + 1
-        raise _pointing(
+        raise pointing(
             f"'|' at column {column} is not an operator; write abs(x) for |x|", text, column
         )
     return text.replace("^", "**")
-
-
-def _syntax_error(text: str, source: str, error: SyntaxError) -> ExpressionError:
-    reason = (error.msg or "invalid syntax").split(" (")[0].split(". Perhaps")[0]
-    if "Exceeds the limit" in reason:
-        return ExpressionError(f"a number in the expression is too long: {reason}")
-    offset = max(1, min(error.offset or 1, len(source) + 1))
-    # Map the column in `source` (where each '^' became '**') back to `text`.
-    column = offset - source[: offset - 1].count("**") + text[: offset - 1].count("**")
-    column = max(1, min(column, len(text) + 1))
-    hint, hint_column = _dangling_operator_hint(text)
-    if not hint:
-        hint, hint_column = _implicit_multiplication_hint(text)
-    if not hint:
-        hint, hint_column = _missing_operator_hint(text)
-    if hint:
-        column, reason = hint_column, hint
-    return _pointing(f"invalid syntax at column {column}: {reason}", text, column)
-
-
-def _pointing(message: str, text: str, column: int) -> ExpressionError:
-    """The message, then the expression (or the part around ``column``) with a caret."""
-    excerpt, caret = _excerpt(text, column)
-    return ExpressionError(f"{message}\n  {excerpt}\n  {' ' * caret}^")
-
-
-def _excerpt(text: str, column: int, width: int = 60) -> tuple[str, int]:
-    """At most ``width`` characters of ``text`` around ``column``, and the caret offset.
-
-    Control characters are shown escaped ('\x1b'), so echoing the text cannot drive the
-    terminal; the caret still points at the character meant.
-    """
-    begin = max(0, min(column - 1 - width // 2, len(text) - width))
-    shown = [printable(char) for char in text[begin : begin + width]]
-    caret = sum(map(len, shown[: column - 1 - begin])) + max(0, column - 1 - begin - len(shown))
-    excerpt = "".join(shown)
-    if begin > 0:
-        excerpt, caret = "..." + excerpt, caret + 3
-    if begin + width < len(text):
-        excerpt += "..."
-    return excerpt, caret
-
-
-def _shown(text: str, limit: int = 30) -> str:
-    """User text quoted in a message: control characters escaped, long text cut short."""
-    text = printable(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# Possessive quantifiers: no backtracking, so a long run of digits is scanned once (linear).
-_IMPLICIT = re.compile(r"(?<![\w.])(\d++(?:\.\d*+)?+(?:[eE][+-]?\d++)?+)([A-Za-z_]\w*+|\()")
-_PREFIXED_INTEGER = re.compile(r"0[xX][0-9a-fA-F]|0[oO][0-7]|0[bB][01]")
-
-
-def _implicit_multiplication_hint(text: str) -> tuple[str, int]:
-    """('write 2*x ...', column of the missing '*') for '2x', '3sin(x)', '2(x+1)'.
-
-    '0x1f', '0o17' and '0b101' are Python's integer literals, not 0 times a name.
-    """
-    for match in _IMPLICIT.finditer(text):
-        if _PREFIXED_INTEGER.match(text, match.start()):
-            continue
-        number, following = _shown(match.group(1)), _shown(match.group(2))
-        hint = f"write '{number}*{following}' instead of '{number}{following}' to multiply"
-        return hint, match.end(1) + 1
-    return "", 0
-
-
-_TOKEN = re.compile(
-    r"\s*+(?:(?P<number>0[xXoObB]\w++|\d++(?:\.\d*+)?+(?:[eE][+-]?\d++)?+|\.\d++"
-    r"(?:[eE][+-]?\d++)?+)|(?P<name>[A-Za-z_]\w*+)|(?P<other>\S))"
-)
-
-
-_DANGLING = re.compile(r"(\*\*|[-+*/^])\s*$")
-
-
-def _dangling_operator_hint(text: str) -> tuple[str, int]:
-    """('... ends with ...', column just past the end) for 'x**' or 'sin(x) +': Python's
-    parser points at column 1 there."""
-    match = _DANGLING.search(text)
-    if match is None:
-        return "", 0
-    operator = match.group(1)
-    return f"the expression ends with '{operator}'; write what it applies to", len(text) + 1
-
-
-def _missing_operator_hint(text: str) -> tuple[str, int]:
-    """('expected an operator between ...', column) for 'sin x', '2 x', 'x x', '(x) x'.
-
-    Given only where inserting the operator gets Python's parser past that point, so the
-    hint never hides an earlier, different mistake.
-    """
-    pair = _juxtaposed(text)
-    if pair is None:
-        return "", 0
-    left, right, column = pair
-    if not _parses_past(text[: column - 1] + "*" + text[column - 1 :], column):
-        return "", 0
-    left, right = _shown(left), _shown(right)
-    function = _ALIASES.get(left, left)
-    if function in FUNCTIONS:
-        fix = f"did you mean {function}({right})?"
-    elif left == ")":
-        fix = "write '*' to multiply"
-    else:
-        fix = f"did you mean {left}*{right}{'(...)' if right in FUNCTIONS else ''}?"
-    return f"expected an operator between '{left}' and '{right}'; {fix}", column
-
-
-def _juxtaposed(text: str) -> tuple[str, str, int] | None:
-    """The first operand followed by another with only spaces (or a ')') between them:
-    (left token, right token, column of the right one)."""
-    previous = None  # (token, whether a space follows it) for a token that ends an operand
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup or "other"
-        token = match.group(kind)
-        operand = kind != "other" and not keyword.iskeyword(token)
-        if operand and previous is not None and (previous[1] or previous[0] == ")"):
-            return previous[0], token, match.start(kind) + 1
-        if operand or token == ")":
-            previous = (token, text[match.end() : match.end() + 1].isspace())
-        else:
-            previous = None
-    return None
-
-
-def _parses_past(source: str, column: int) -> bool:
-    """Whether ``source`` parses, or fails only after ``column``."""
-    try:
-        _parse_quietly(source.replace("^", "**"))
-    except SyntaxError as error:
-        return (error.offset or 0) > column
-    except (ValueError, MemoryError, RecursionError):
-        return True
-    return True
 
 
 def _check_size(tree: ast.Expression) -> None:
@@ -335,33 +280,60 @@ def _continues_chain(node: ast.AST, child: ast.AST) -> bool:
     return any(type(node.op) in chain and type(child.op) in chain for chain in _CHAINS)
 
 
-def _tape(root: ast.AST, source: str, variables: tuple[str, ...]) -> list[Node]:
-    """Flatten the AST into postorder with an explicit stack, checking each node once."""
+def _tape(
+    body: ast.AST, text: str, source: str, variables: tuple[str, ...]
+) -> tuple[list[Node], tuple[int, ...]]:
+    """Flatten the AST into postorder with an explicit stack, checking each node once; returns
+    the tape and the index of each component's root."""
+    roots = _roots(body, variables)
+    shared = isinstance(body, ast.List)
     nodes: list[Node] = []
     index_of: dict[int, int] = {}
-    stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(root, None)]
-    variable_nodes: dict[str, int] = {}
+    known: dict[Node, int] = {}
+
+    def add(made: Node) -> int:
+        # A variable is one node, however often it is written; in a vector, so is every
+        # sub-expression, so that the components share what they have in common.
+        if made.op != "var" and not shared:
+            nodes.append(made)
+            return len(nodes) - 1
+        if made not in known:
+            known[made] = len(nodes)
+            nodes.append(made)
+        return known[made]
+
+    stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(root, None) for root in reversed(roots)]
     while stack:
         node, children = stack.pop()
         if children is None:
-            children = _operands(node, source, variables)
+            children = _operands(node, text, source, variables)
             if children:
                 stack.append((node, children))
                 stack.extend((child, None) for child in reversed(children))
                 continue
-        made = _leaf_or_op(node, tuple(index_of[id(c)] for c in children), source, variables)
-        if made.op == "var" and made.label in variable_nodes:
-            # A variable is one node, however often it is written.
-            index_of[id(node)] = variable_nodes[made.label]
-            continue
-        if made.op == "var":
-            variable_nodes[made.label] = len(nodes)
-        index_of[id(node)] = len(nodes)
-        nodes.append(made)
-    return nodes
+        args = tuple(index_of[id(c)] for c in children)
+        _check_kinds(node, children, [nodes[i].op in CONDITIONS for i in args], text, variables)
+        index_of[id(node)] = _append(node, args, add, source, variables)
+    for root in roots:
+        if nodes[index_of[id(root)]].op in CONDITIONS:
+            raise ExpressionError(_condition_as_number(root, text, variables))
+    return nodes, tuple(index_of[id(root)] for root in roots)
 
 
-def _operands(node: ast.AST, source: str, variables: tuple[str, ...]) -> list[ast.AST]:
+def _roots(body: ast.AST, variables: tuple[str, ...]) -> list[ast.AST]:
+    """The expression, or the components of a top-level list."""
+    if not isinstance(body, ast.List):
+        return [body]
+    if len(body.elts) >= 2:
+        return list(body.elts)
+    what = "an empty list" if not body.elts else "a list of one component"
+    raise ExpressionError(
+        f"{what} is not a function: write a scalar function without brackets, and a "
+        f"vector-valued one as a list of two or more components, as in {_vector_example(variables)}"
+    )
+
+
+def _operands(node: ast.AST, text: str, source: str, variables: tuple[str, ...]) -> list[ast.AST]:
     """The sub-expressions of an allowed node; raises for anything outside the language."""
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return [node.left, node.right]
@@ -376,7 +348,41 @@ def _operands(node: ast.AST, source: str, variables: tuple[str, ...]) -> list[as
     if isinstance(node, ast.Constant):
         _check_constant(node.value, variables)
         return []
+    if isinstance(node, ast.Compare):
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise ExpressionError(
+                    f"'{_NOT_COMPARISONS.get(type(op), type(op).__name__)}' does not compare "
+                    f"numbers{_at(node, text)}; the comparisons are <, <=, >, >=, ==, !="
+                )
+        return [node.left, *node.comparators]
+    if isinstance(node, ast.BoolOp):
+        return list(node.values)
+    if isinstance(node, ast.List):
+        raise ExpressionError(
+            f"a list{_at(node, text)} is allowed only around the whole expression, where it "
+            f"makes a vector-valued function, as in {_vector_example(variables)}"
+        )
     raise ExpressionError(_not_allowed(node, variables))
+
+
+def _append(node: ast.AST, args: tuple[int, ...], add, source: str, variables) -> int:
+    """Add the node's tape nodes with ``add``; returns the index of its value. A chained
+    comparison is its comparisons joined by 'and' (each operand read once), and 'and'/'or' of
+    several conditions a left-nested chain of two-argument nodes."""
+    if isinstance(node, ast.Compare):
+        tests = [add(Node(_COMPARE[type(op)], args[k : k + 2])) for k, op in enumerate(node.ops)]
+        return _chain(add, "and", tests)
+    if isinstance(node, ast.BoolOp):
+        return _chain(add, "and" if isinstance(node.op, ast.And) else "or", list(args))
+    return add(_leaf_or_op(node, args, source, variables))
+
+
+def _chain(add, op: str, parts: list[int]) -> int:
+    index = parts[0]
+    for part in parts[1:]:
+        index = add(Node(op, (index, part)))
+    return index
 
 
 def _leaf_or_op(
@@ -396,9 +402,68 @@ def _leaf_or_op(
     return Node("const", value=_as_float(node.value), label=_source_of(node, source))
 
 
+# ----- Conditions and numbers -----
+
+
+def _check_kinds(node, children, conditions: list[bool], text: str, variables) -> None:
+    """A condition only where a condition goes (where()'s first argument, and/or/not), a
+    number everywhere else."""
+    if isinstance(node, ast.BoolOp) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+    ):
+        wanted = [True] * len(children)
+    elif isinstance(node, ast.Call) and node.func.id == "where":
+        wanted = [True, False, False]
+    else:
+        wanted = [False] * len(children)
+    for child, want, is_condition in zip(children, wanted, conditions, strict=True):
+        if is_condition and not want:
+            raise ExpressionError(_condition_as_number(child, text, variables))
+        if want and not is_condition:
+            raise ExpressionError(_number_as_condition(node, child, text, variables))
+
+
+def _condition_as_number(node: ast.AST, text: str, variables) -> str:
+    what = "a comparison" if isinstance(node, ast.Compare) else "a condition"
+    return (
+        f"{what} gives true/false, not a number{_at(node, text)}: use it as where()'s "
+        f"condition, as in {_where_example(variables)}"
+    )
+
+
+def _number_as_condition(node: ast.AST, child: ast.AST, text: str, variables) -> str:
+    v = variables[0]
+    if isinstance(node, ast.Call):
+        return (
+            f"where() needs a condition as its first argument, such as {v} > 0, not a "
+            f"number{_at(child, text)}: write {_where_example(variables)}"
+        )
+    word = "not" if isinstance(node, ast.UnaryOp) else type(node.op).__name__.lower()
+    example = f"not {v} > 0" if word == "not" else f"{v} > 0 {word} {v} < 1"
+    return (
+        f"'{word}' combines conditions, such as {v} > 0, not numbers{_at(child, text)}: "
+        f"write where({example}, {v}, 0)"
+    )
+
+
+def _where_example(variables: tuple[str, ...]) -> str:
+    v = variables[0]
+    return f"where({v} > 0, {v}, 0)"
+
+
+def _vector_example(variables: tuple[str, ...]) -> str:
+    a, b = variables[0], variables[-1]
+    return f"[{a}*{b}, {a} + {b}]" if a != b else f"[{a}, {a}^2]"
+
+
+def _at(node: ast.AST, text: str) -> str:
+    """' (at column N)' for the node, N counted in the text as typed."""
+    return f" (at column {_text_index(text, node.col_offset) + 1})"
+
+
 def _check_call(node: ast.Call, source: str, variables: tuple[str, ...]) -> None:
     if isinstance(node.func, ast.Constant):
-        number = _shown(_source_of(node.func, source))
+        number = shown(_source_of(node.func, source))
         raise ExpressionError(f"a number cannot be called; write '{number}*(...)' to multiply")
     if isinstance(node.func, (ast.BinOp, ast.UnaryOp, ast.Call)):
         raise ExpressionError(
@@ -407,35 +472,39 @@ def _check_call(node: ast.Call, source: str, variables: tuple[str, ...]) -> None
     if not isinstance(node.func, ast.Name):
         raise ExpressionError(_not_allowed(node.func, variables))
     name = node.func.id
-    if name not in FUNCTIONS:
+    if name not in CALLABLE:
         if name in variables or name in CONSTANTS:
             raise ExpressionError(f"'{name}' is not a function; write '{name}*(...)' to multiply")
-        hint = _suggestion(name, FUNCTIONS) or f"; the functions are {', '.join(sorted(FUNCTIONS))}"
-        raise ExpressionError(f"unknown function '{_shown(name)}'{hint}")
+        hint = suggestion(name, CALLABLE) or f"; the functions are {', '.join(sorted(CALLABLE))}"
+        raise ExpressionError(f"unknown function '{shown(name)}'{hint}")
     if node.keywords:
         raise ExpressionError(f"{name}() takes no keyword arguments")
     if any(isinstance(arg, ast.Starred) for arg in node.args):
         raise ExpressionError(f"{name}() does not accept '*' unpacking")
-    expected = FUNCTIONS[name].arity
+    expected = CALLABLE[name].arity
     if len(node.args) != expected:
         plural = "argument" if expected == 1 else "arguments"
+        example = f"{name}({', '.join(['x', 'y'][:expected])})"
         raise ExpressionError(
             f"{name}() takes {expected} {plural}, got {len(node.args)}: "
-            f"write {name}({', '.join(['x', 'y'][:expected])})"
+            f"write {_where_example(variables) if name == 'where' else example}"
         )
 
 
 def _check_name(name: str, variables: tuple[str, ...]) -> None:
     if name in variables or name in CONSTANTS:
         return
-    if name in FUNCTIONS:
-        raise ExpressionError(f"'{name}' is a function; call it as {name}({variables[0]})")
-    glued = _glued_call(name, variables)
+    if name in CALLABLE:
+        call = f"{name}({variables[0]})" if name in FUNCTIONS else f"{name}({variables[0]}, 0)"
+        if name == "where":
+            call = _where_example(variables)
+        raise ExpressionError(f"'{name}' is a function; call it as {call}")
+    glued = glued_call(name, variables)
     if glued:
-        raise ExpressionError(f"unknown name '{_shown(name)}' - did you mean {glued}?")
-    known = {**dict.fromkeys(variables), **CONSTANTS, **FUNCTIONS}
+        raise ExpressionError(f"unknown name '{shown(name)}' - did you mean {glued}?")
+    known = {**dict.fromkeys(variables), **CONSTANTS, **CALLABLE}
     raise ExpressionError(
-        f"unknown name '{_shown(name)}'{_suggestion(name, known)}; "
+        f"unknown name '{shown(name)}'{suggestion(name, known)}; "
         f"{_variables_text(variables)} and the constants are 'pi' and 'e'"
     )
 
@@ -444,16 +513,6 @@ def _variables_text(variables: tuple[str, ...]) -> str:
     """ "the variable is 'x'" or "the variables are 'x', 'y'"."""
     quoted = ", ".join(f"'{name}'" for name in variables)
     return f"the variable is {quoted}" if len(variables) == 1 else f"the variables are {quoted}"
-
-
-def _glued_call(name: str, variables: tuple[str, ...]) -> str:
-    """'sin(x)' for 'sinx', 'log(2)' for 'ln2': a function name run into its argument."""
-    for written in sorted([*FUNCTIONS, *_ALIASES], key=len, reverse=True):
-        argument = name[len(written) :]
-        known = argument in variables or argument in CONSTANTS
-        if name.startswith(written) and (known or argument.isdigit()):
-            return f"{_ALIASES.get(written, written)}({argument})"
-    return ""
 
 
 def _check_constant(value: object, variables: tuple[str, ...]) -> None:
@@ -475,61 +534,6 @@ def _as_float(value: int | float) -> float:
 def _source_of(node: ast.AST, source: str) -> str:
     segment = ast.get_source_segment(source, node)
     return segment if segment else repr(getattr(node, "value", ""))
-
-
-# Names people type for our functions (other languages, textbooks).
-_ALIASES = {
-    "ln": "log",
-    "arcsin": "asin",
-    "arccos": "acos",
-    "arctan": "atan",
-    "arcsinh": "asinh",
-    "arccosh": "acosh",
-    "arctanh": "atanh",
-    "arsinh": "asinh",
-    "arcosh": "acosh",
-    "artanh": "atanh",
-    "fabs": "abs",
-    "power": "pow",
-    "logistic": "sigmoid",
-    "expit": "sigmoid",
-}
-# 'sqr' is the square in Pascal and the square root in BASIC: say both.
-_SQUARE_OR_ROOT = {"sqr", "sq", "square"}
-
-
-def _suggestion(name: str, known) -> str:
-    if name.lower() in _SQUARE_OR_ROOT:
-        return " - for a square write (...)^2, for a square root sqrt(...)"
-    alias = _ALIASES.get(name.lower())
-    if alias in known:
-        return f" - did you mean '{alias}'?"
-    near = [other for other in sorted(known) if _is_near(name.lower(), other)]
-    return f" - did you mean '{near[0]}'?" if near else ""
-
-
-def _is_near(name: str, other: str) -> bool:
-    """A typo away: one letter added, dropped, changed or two swapped ('sinn', 'pii', 'tnah'),
-    two for names of six letters or more; never a one-letter name ('a' is not 'e' mistyped)."""
-    allowed = 2 if len(name) >= 6 else 1
-    if len(name) < 2 or abs(len(name) - len(other)) > allowed:  # a 10,000-letter name: at once
-        return False
-    return _edit_distance(name, other) <= allowed
-
-
-def _edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
-    adjacent letters each cost 1."""
-    rows = [list(range(len(b) + 1))]
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
 
 
 def _not_allowed(node: ast.AST, variables: tuple[str, ...]) -> str:
