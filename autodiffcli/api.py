@@ -13,16 +13,30 @@ from autodiffcli import job, run
 
 
 def derive(expression: str = "sin(x)", x: Sequence[float] | None = None, **options) -> dict:
-    """f and its derivatives up to ``order``, as numpy arrays keyed x, f, df, d2f, ...
+    """f and its derivatives up to ``order``, as numpy arrays keyed by column name.
 
-    Points are ``x`` if given, else the range: ``start``, ``stop`` and ``step`` (like
-    numpy.arange, default 0.01) or ``num`` evenly spaced points, or ``input_path``. Other
-    options: ``order`` (default 1), ``method`` ("auto", "reverse", "taylor"), ``device``,
-    ``dtype``, ``max_points``, ``max_memory``; see :func:`autodiffcli.job.prepare`.
+    One variable: keys x, f, df, d2f, ...; points are ``x`` if given, else the range:
+    ``start``, ``stop`` and ``step`` (like numpy.arange, default 0.01) or ``num`` evenly
+    spaced points, or ``input_path``.
+
+    Several variables: keys x, y, f, f_x, f_y, f_xx, f_xy, ... (every partial up to
+    ``order``), one entry per point of the grid, the first variable varying fastest. Give
+    ``var`` a mapping of each variable to its range: a text "start:stop:step" or
+    "start:stop:Nj" as on the command line, a (start, stop, step) tuple, or the values
+    themselves; ``at`` fixes variables ({"x": 1.0}, or a list of such points); ``param``
+    names constants ({"a": 2.0}); ``wrt`` chooses the variables to differentiate by.
+    Shortcuts as on the command line: ``grad``, ``hessian``, ``laplacian``, ``direction``
+    (a sequence, scaled to length 1), ``div``, ``curl``.
+
+    Other options: ``order`` (default 1), ``method`` ("auto", "reverse", "forward",
+    "taylor"), ``device``, ``dtype``, ``max_points``, ``max_memory``; see
+    :func:`autodiffcli.job.prepare`.
 
     Example:
         >>> derive("x**2", [1.0, 2.0])["df"]
         array([2., 4.])
+        >>> derive("x*y", var={"x": [1.0, 2.0], "y": [3.0]})["f_x"]
+        array([3., 3.])
     """
     return run.table(job.prepare(expression, x, **options))
 

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from autodiffcli import job, run
+from autodiffcli import figures, job, run
 from autodiffcli import options as o
 from autodiffcli.errors import AutodiffError, WriteFailure, render
 from autodiffcli.problem import Problem
@@ -245,8 +245,8 @@ def derive(
 )
 def plot(
     expression: o.Expr = "sin(x)",
-    start: o.Start = -5.0,
-    stop: o.Stop = 5.0,
+    start: o.Start = None,
+    stop: o.Stop = None,
     step: o.Step = None,
     num: o.Num = None,
     input_path: o.Input = None,
@@ -295,7 +295,7 @@ def plot(
             max_memory=max_memory,
         )
         job.check_one_variable(problem, "plot")
-        figure = run.FigureRequest(
+        figure = figures.FigureRequest(
             output=output,
             csv_path=csv_path,
             title=title,
@@ -309,12 +309,12 @@ def plot(
             reference=reference,
             terminal=terminal,
             show=show,
-            yscale=run.yscale(logy, symlog),
+            yscale=figures.yscale(logy, symlog),
         )
-        run.check_figure(figure, problem.dtype)
+        figures.check_figure(figure, problem.dtype)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
-        drawn = run.draw(problem, figure)
+        drawn = figures.draw(problem, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
         if not quiet:
@@ -333,8 +333,8 @@ def plot(
 )
 def explain(
     expression: o.Expr = "sin(x)",
-    start: o.Start = -5.0,
-    stop: o.Stop = 5.0,
+    start: o.Start = None,
+    stop: o.Stop = None,
     step: o.Step = None,
     num: o.Points = None,
     input_path: o.Input = None,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from autodiffcli.errors import GridError
 from autodiffcli.limits import DEFAULT_MAX_POINTS
-from autodiffcli.readers import FIFO_WAIT_SECONDS, InputValues
+from autodiffcli.readers import FIFO_WAIT_SECONDS, InputValues, read_points
 
 DEFAULT_STEP = 0.01
 # A computed grid point within this many ulps of `stop` is taken to land on it exactly.
@@ -172,6 +172,8 @@ class Domain:
             raise ValueError("only a domain of one axis can be streamed")
         if not self.factors:
             object.__setattr__(self, "factors", tuple((i,) for i in range(len(self.axes))))
+        if self.streamed:
+            return
         if sorted(i for factor in self.factors for i in factor) != list(range(len(self.axes))):
             raise ValueError("each axis must belong to exactly one factor")
         for factor in self.factors:
@@ -398,6 +400,25 @@ def from_input(
         read = sum(len(values) for values in head)
         expected = min(max_points, math.ceil(read * reader.size / reader.bytes_read))
     return StreamedValues(head, blocks, expected)
+
+
+def from_points(
+    source: str,
+    names: Sequence[str],
+    max_points: int,
+    max_bytes: int,
+    *,
+    taken: Mapping[str, str] | None = None,
+    fifo_wait: float = FIFO_WAIT_SECONDS,
+    dtype: str = "float64",
+) -> dict[str, Grid]:
+    """The scattered points of several variables from a file or '-' (a CSV whose header names
+    them; see readers.read_points), read whole: one Grid of values per name, all of one
+    length, which a Domain reads together as one factor."""
+    columns = read_points(
+        source, names, max_points, max_bytes, taken=taken, fifo_wait=fifo_wait, dtype=dtype
+    )
+    return {name: from_values(values, max_points) for name, values in columns.items()}
 
 
 def _check_finite(**bounds: float) -> None:

@@ -228,13 +228,16 @@ def resolve(
     max_points: int,
     one_axis,
     range_options: Sequence[str] = (),
+    read_points=None,
 ) -> Variables:
     """Every name of the expression resolved to an axis, checked cheapest first.
 
     ``ranges`` maps each --var name to its range text (or a Grid); ``at`` holds one mapping per
     --at, all naming the same variables; ``one_axis()`` builds the axis of a function of one
     variable from --start/--stop/--step/--num/--input, which ``range_options`` lists where the
-    user gave them (refused with several variables).
+    user gave them (refused with several variables, but for --input: ``read_points(names,
+    taken)`` then reads the points of the variables no --var or --at gives, one Grid per name,
+    refusing a column for a name that ``taken`` maps to the option giving it).
     """
     taken: dict[str, str] = {}
     for name in ranges:
@@ -249,16 +252,20 @@ def resolve(
     names = tuple(n for n in expression.variables if n not in parameters)
     fixed = _fixed_names(at, names, expression)
     free = [n for n in names if n not in fixed]
-    if len(names) > 1 and range_options:
-        given = ", ".join(f"{{opt.{o}}}" for o in range_options)
+    read = _input_names(names, free, ranges, fixed) if "input_path" in range_options else ()
+    if len(names) > 1 and (ranged := [o for o in range_options if o != "input_path"]):
+        given = ", ".join(f"{{opt.{o}}}" for o in ranged)
         example = " ".join(f"{{opt.var}} {n}=-2:2:0.1" for n in names)
         raise GridError(
             f"f has several variables ({', '.join(names)}), so {given} cannot say which one "
             f"they mean: give each variable its range, e.g. {example}",
-            parameter=range_options[0],
+            parameter=ranged[0],
         )
     axes: dict[str, domains.Grid] = {}
-    for name in free:
+    if len(names) > 1 and read:
+        elsewhere = {n: "at" if n in fixed else "var" for n in names if n not in read}
+        axes.update(read_points(read, {**elsewhere, **dict.fromkeys(parameters, "param")}))
+    for name in (n for n in free if n not in axes):
         spec = ranges.get(name)
         if isinstance(spec, domains.Grid):
             axes[name] = spec
@@ -275,7 +282,7 @@ def resolve(
         axes[name] = domains.from_values(values, max_points)
     for name, value in parameters.items():
         axes[name] = domains.from_values([value], 1)
-    domain = _domain(expression.variables, axes, fixed)
+    domain = _domain(expression.variables, axes, [fixed, read if len(names) > 1 else ()])
     if not domain.streamed:
         check_count(list(domain.shape), _factor_names(domain), max_points)
     return Variables(expression, domain, tuple(parameters), _wrt(wrt, expression, names))
@@ -307,16 +314,34 @@ def _fixed_names(
     return tuple(n for n in names if n in first)
 
 
+def _input_names(
+    names: Sequence[str], free: Sequence[str], ranges: Mapping[str, object], fixed: Sequence[str]
+) -> tuple[str, ...]:
+    """The variables --input gives: those with neither a --var range nor an --at value; at
+    least one, since a variable given twice would leave one source unread."""
+    read = tuple(n for n in free if ranges.get(n) is None)
+    if not read:
+        given = " and ".join(f"{{opt.{'at' if n in fixed else 'var'}}} {n}" for n in names)
+        raise GridError(
+            f"{{opt.input_path}} gives points, but {given} already "
+            f"{'give' if len(names) > 1 else 'gives'} every variable of f; "
+            "give each variable one source: remove {opt.input_path}, or the option of each "
+            "variable whose values it holds",
+            parameter="input_path",
+        )
+    return read
+
+
 def _domain(
-    variables: Sequence[str], axes: Mapping[str, object], fixed: Sequence[str]
+    variables: Sequence[str], axes: Mapping[str, object], groups: Sequence[Sequence[str]]
 ) -> domains.Domain:
-    """The product of the axes, --at's fixed variables read together as one factor."""
+    """The product of the axes; the variables of each group (--at's fixed ones, --input's
+    several) read together as one factor."""
     names = tuple(variables)
     grids = tuple(axes[n] for n in names)
-    together = tuple(names.index(n) for n in fixed)
-    factors = [(i,) for i in range(len(names)) if i not in together]
-    if together:
-        factors.append(together)
+    together = [tuple(names.index(n) for n in group) for group in groups if group]
+    joined = {i for factor in together for i in factor}
+    factors = [(i,) for i in range(len(names)) if i not in joined] + together
     factors.sort(key=min)
     return domains.Domain(names, grids, tuple(factors))
 
@@ -348,21 +373,26 @@ def describe(domain: domains.Domain, parameters: Sequence[str]) -> str:
     from autodiffcli.numfmt import fmt
 
     parts = []
-    for name, axis in zip(domain.names, domain.axes, strict=True):
-        if name in parameters:
-            continue
-        if axis.values is not None and len(axis) > 1:
-            parts.append(f"{name}: {len(axis):,} given values")
+    for factor in domain.factors:
+        names = [domain.names[i] for i in factor]
+        axis = domain.axes[factor[0]]
+        if names[0] in parameters:
+            parts.append(f"parameter {names[0]} = {fmt(float(axis.take([0])[0]))}")
+        elif len(factor) > 1:
+            parts.append(f"({', '.join(names)}) at {len(axis):,} given points")
         elif len(axis) == 1:
-            parts.append(f"{name} = {fmt(float(axis.take([0])[0]))}")
+            parts.append(f"{names[0]} = {fmt(float(axis.take([0])[0]))}")
+        elif axis.values is not None:
+            parts.append(f"{names[0]} at {len(axis):,} given values")
         else:
-            last = axis.last if axis.last is not None else axis.start + (len(axis) - 1) * axis.step
+            last = float(axis.take([len(axis) - 1])[0])
             parts.append(
-                f"{name} from {fmt(axis.start)} to {fmt(last)} step {fmt(axis.step)} "
+                f"{names[0]} from {fmt(axis.start)} to {fmt(last)} step {fmt(axis.step)} "
                 f"({len(axis):,} points)"
             )
-    for name, axis in zip(domain.names, domain.axes, strict=True):
-        if name in parameters:
-            parts.append(f"parameter {name} = {fmt(float(axis.take([0])[0]))}")
-    free = [n for n in domain.names if n not in parameters]
-    return f"{'; '.join(parts)}: {len(domain):,} points, {free[0]} varying fastest"
+    total = len(domain)
+    text = f"{'; '.join(parts)}: {total:,} point{'' if total == 1 else 's'}"
+    moving = [f for f, n in zip(domain.factors, domain.shape, strict=True) if n > 1]
+    if len(moving) > 1:
+        text += f", {domain.names[moving[0][0]]} varying fastest"
+    return text
