@@ -111,6 +111,10 @@ def prepare(
             low, high, step, num, input_path, limit, default_num=default_num, dtype=dtype
         )
 
+    def read_points(wanted, taken):  # --input's points of several variables, read whole
+        memory = check_max_memory(max_memory)
+        return domains.from_points(input_path, wanted, limit, memory, taken=taken, dtype=dtype)
+
     names = variables.parse_names("wrt", wrt) if wrt else None
     resolved = variables.resolve(
         expression,
@@ -121,6 +125,7 @@ def prepare(
         limit,
         one_axis,
         [*given, *(["x"] if x is not None else [])],
+        read_points,
     )
     domain = resolved.domain
     if not stream:

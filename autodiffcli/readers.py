@@ -13,7 +13,7 @@ import re
 import select
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,7 +37,7 @@ def parse_values(text: str, name: str = "input", max_points: int = DEFAULT_MAX_P
     """
     import numpy as np
 
-    blocks = _values(io.BytesIO(text.encode()), name, max_points, "float64", lambda size: None)
+    blocks = _values(io.BytesIO(text.encode()), _Parser(name, max_points), lambda size: None)
     return np.concatenate([np.empty(0), *blocks])
 
 
@@ -49,17 +49,20 @@ PARSE_SLICE_BYTES = 1 << 22
 class _Parser:
     """Turns slices of whole lines into x values, slice after slice, keeping what the first
     line with content decided (one value per line, or which CSV column) and the line count.
+    With ``names`` (read_points), the rows of those columns, which a header must name.
 
     ``parse`` returns the values of a slice and, at a line it cannot read, the values before
     that line with the error, so that a stream can write the rows before a bad line.
     """
 
-    def __init__(self, name: str, max_points: int, dtype: str = "float64"):
+    def __init__(self, name: str, max_points: int, dtype: str = "float64", names=(), taken=None):
         self.name, self.max_points, self.dtype = name, max_points, dtype
+        self.names, self.taken = tuple(names), dict(taken or {})
+        self._unit = "points" if self.names else "x values"
         self.lines = 0  # lines parsed so far
-        self.count = 0  # values parsed so far
-        # (delimiter, x's column, headed, fields in the header)
-        self.layout: tuple[str, int, bool, int] | None = None
+        self.count = 0  # values (rows) parsed so far
+        # (delimiter, the columns read, headed, fields in the header)
+        self.layout: tuple[str, tuple[int, ...], bool, int] | None = None
 
     def parse(self, text: str):
         """(values, None), or (the values before a bad line, the error naming it)."""
@@ -77,7 +80,9 @@ class _Parser:
             except GridError as error:
                 return np.empty(0), error
             begin += self.layout[2]  # a header is not a value
-        values = _plain_numbers(lines[begin:]) if self.layout[1] == 0 else None
+        values = _plain_numbers(lines[begin:]) if self.layout[1] == (0,) else None
+        if values is None and self.names:
+            values = _plain_rows(lines[begin:], self.layout)
         if values is not None:
             return self._bounded(values, lambda i: first_line + begin + i)
         return self._careful(lines, begin, first_line)
@@ -85,21 +90,29 @@ class _Parser:
     def finish(self) -> None:
         """At the end of the input: an error if it held no values."""
         if self.layout is None:
-            raise GridError(f"{self.name} is empty; give one x value per line")
+            what = f"a header such as {','.join(self.names)}, then one point per line"
+            what = what if self.names else "one x value per line"
+            raise GridError(f"{self.name} is empty; give {what}")
         if self.count == 0:
-            raise GridError(f"{self.name} has a header but no x values")
+            raise GridError(f"{self.name} has a header but no {self._unit}")
 
-    def _layout(self, line: str, number: int) -> tuple[str, int, bool, int]:
+    def _layout(self, line: str, number: int) -> tuple[str, tuple[int, ...], bool, int]:
         delimiter = "\t" if "\t" in line else ","
-        column, headed = _pick_column(line, delimiter, number, self.name)
-        return delimiter, column, headed, len(_fields(line, delimiter, self.name, number))
+        width = len(_fields(line, delimiter, self.name, number))
+        if self.names:
+            columns, headed = _name_columns(line, delimiter, number, self)
+        else:
+            column, headed = _pick_column(line, delimiter, number, self.name)
+            columns = (column,)
+        return delimiter, columns, headed, width
 
     def _careful(self, lines: list[str], begin: int, first_line: int):
-        """One number per line or a CSV column, read line by line so an error names its line."""
+        """One number per line or CSV columns, read line by line so an error names its line."""
         import numpy as np
 
-        delimiter, column, headed, width = self.layout
-        values: list[float] = []
+        delimiter, columns, headed, width = self.layout
+        variables = self.names or ("x",)
+        values: list = []
         numbers: list[int] = []
         try:
             for index in range(begin, len(lines)):
@@ -111,21 +124,24 @@ class _Parser:
                     raise _separator_without_header(line, delimiter, number, self.name)
                 if len(row) > width:
                     raise _more_fields_than_the_header(line, len(row), width, number, self.name)
-                if column >= len(row):
-                    raise GridError(
-                        f"{self.name} line {number} has no column {column + 1}: {row!r}"
-                    )
-                values.append(_number(row[column], self.name, number))
+                point = []
+                for variable, column in zip(variables, columns, strict=True):
+                    if column >= len(row):
+                        what = f"value for {variable}" if self.names else f"column {column + 1}"
+                        raise GridError(f"{self.name} line {number} has no {what}: {row!r}")
+                    point.append(_number(row[column], self.name, number, variable))
+                values.append(point if self.names else point[0])
                 numbers.append(number)
         except GridError as error:
             kept, late = self._bounded(np.array(values), numbers.__getitem__)
             return kept, late or error
         return self._bounded(np.array(values), numbers.__getitem__)
 
-    def _beyond_dtype(self, value: float, line: int) -> GridError:
+    def _beyond_dtype(self, value: float, line: int, variable: str) -> GridError:
         return GridError(
-            f"{self.name} line {line}: x = {value:.9g} is beyond {self.dtype}'s largest value "
-            f"{DTYPE_MAX[self.dtype]:.9g}; use {{opt.dtype}}=float64 or smaller values",
+            f"{self.name} line {line}: {variable} = {value:.9g} is beyond {self.dtype}'s "
+            f"largest value {DTYPE_MAX[self.dtype]:.9g}; use {{opt.dtype}}=float64 or smaller "
+            "values",
             parameter="dtype",
             value=self.dtype,
         )
@@ -139,16 +155,19 @@ class _Parser:
         if len(values) > room:
             values = values[:room]
             error = GridError(
-                f"{self.name} holds more than {{opt.max_points}} {self.max_points:,} x values "
-                f"(stopped reading at line {line_of(room):,}); raise {{opt.max_points}} or "
-                "give fewer values",
+                f"{self.name} holds more than {{opt.max_points}} {self.max_points:,} "
+                f"{self._unit} (stopped reading at line {line_of(room):,}); raise "
+                f"{{opt.max_points}} or give fewer {self._unit.split()[-1]}",
                 parameter="max_points",
                 value=self.max_points,
             )
         overflow = DTYPE_OVERFLOW[self.dtype]
         if len(values) and not float(np.abs(values).max()) < overflow:
-            first = int(np.flatnonzero(~(np.abs(values) < overflow))[0])
-            values, error = values[:first], self._beyond_dtype(values[first], line_of(first))
+            rows = values.reshape(len(values), -1)
+            first, at = divmod(int(np.flatnonzero(~(np.abs(rows) < overflow))[0]), rows.shape[1])
+            variable = (self.names or ("x",))[at]
+            error = self._beyond_dtype(rows[first, at], line_of(first), variable)
+            values = values[:first]
         self.count += len(values)
         return values, error
 
@@ -179,6 +198,29 @@ def _plain_numbers(lines: list[str]):
     return values
 
 
+# --input, several variables: polars parses a slice of this many lines (2M: 0.4 s, not 7 s).
+POLARS_ROWS = 10_000
+
+
+def _plain_rows(lines: list[str], layout: tuple[str, tuple[int, ...], bool, int]):
+    """A long slice's columns, by polars if plain (finite numbers, <= the header's width)."""
+    if len(lines) < POLARS_ROWS:
+        return None
+    import numpy as np
+    import polars as pl
+
+    delimiter, columns, _, width = layout
+    schema = {f"c{i}": pl.Float64 if i in columns else pl.String for i in range(width)}
+    text = ("\n".join(lines) + "\n").encode()
+    try:
+        frame = pl.read_csv(text, has_header=False, separator=delimiter, schema=schema)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    values = frame.select(f"c{i}" for i in columns).to_numpy().astype(np.float64)
+    plain = len(values) == len(lines) and np.isfinite(values).all()
+    return values.reshape(-1, len(columns)) if plain else None
+
+
 def _fields(line: str, delimiter: str, name: str, number: int) -> list[str]:
     """The fields of one CSV line (quotes as the csv module reads them, within the line)."""
     if '"' not in line:
@@ -207,6 +249,42 @@ def _pick_column(line: str, delimiter: str, number: int, name: str) -> tuple[int
         )
     lowered = [field.lower() for field in fields]
     return (lowered.index("x") if "x" in lowered else 0), True
+
+
+def _name_columns(line: str, delimiter: str, number: int, parser: _Parser):
+    """(the columns of ``parser.names``, whether ``line`` is a header naming each once and
+    none that ``parser.taken`` gives elsewhere); one name may come one value per line."""
+    fields = [field.strip() for field in _fields(line, delimiter, parser.name, number)]
+    example, name = ",".join(parser.names), parser.name
+    if _is_number(fields[0]) and len(parser.names) == len(fields) == 1:
+        return (0,), False
+    if _is_number(fields[0]) or not _looks_like_column_names(fields):
+        several = _is_number(fields[0]) and len(fields) > 1
+        what = "several values" if several else repr(line.strip())
+        raise GridError(
+            f"{name} line {number} has {what} but the file has no header: the first line "
+            f"must name the variables, e.g. {example}"
+        )
+    for field in fields:
+        if field in parser.taken:
+            option = f"{{opt.{parser.taken[field]}}}"
+            raise GridError(
+                f"{name} has a column {field}, and {option} gives {field} too; give each "
+                f"variable one source: drop the column or {option} {field}",
+                parameter="input_path",
+                value=field,
+            )
+        if field in parser.names and fields.count(field) > 1:
+            raise GridError(f"{name} line {number} names the column {field} twice")
+    missing = [n for n in parser.names if n not in fields]
+    if missing:
+        raise GridError(
+            f"{name} has no column {', '.join(missing)}: its header names {', '.join(fields)}, "
+            f"and the points need a column for each of {', '.join(parser.names)}",
+            parameter="input_path",
+            value=missing[0],
+        )
+    return tuple(fields.index(n) for n in parser.names), True
 
 
 def _separator_without_header(line: str, delimiter: str, number: int, name: str) -> GridError:
@@ -247,7 +325,7 @@ def _looks_like_column_names(fields: list[str]) -> bool:
 _COLUMN_NAME = re.compile(r"[A-Za-z_][^\x00-\x1f\x7f]*")
 
 
-def _number(field: str, name: str, line: int) -> float:
+def _number(field: str, name: str, line: int, variable: str = "x") -> float:
     try:
         value = float(field)
     except ValueError:
@@ -255,7 +333,7 @@ def _number(field: str, name: str, line: int) -> float:
     if math.isfinite(value):
         return value
     if _INFINITY_OR_NAN.fullmatch(field.strip()):
-        raise GridError(f"{name} line {line}: x must be finite, got {field.strip()!r}")
+        raise GridError(f"{name} line {line}: {variable} must be finite, got {field.strip()!r}")
     raise GridError(
         f"{name} line {line}: {field.strip()!r} overflows a float64 (largest about 1.8e308)"
     )
@@ -293,9 +371,8 @@ class InputValues:
         """Each slice's values as a float64 array; at a line that cannot be read, the values
         before it and then its error, so that a stream can keep the rows before it."""
         try:
-            yield from _values(
-                self._stream, self.name, self._max_points, self._dtype, self._count_bytes
-            )
+            parser = _Parser(self.name, self._max_points, self._dtype)
+            yield from _values(self._stream, parser, self._count_bytes)
         finally:
             self._close()
 
@@ -303,13 +380,10 @@ class InputValues:
         self.bytes_read += size
 
 
-def _values(
-    stream: BinaryIO, name: str, max_points: int, dtype: str, read: Callable[[int], None]
-) -> Iterator:
+def _values(stream: BinaryIO, parser: _Parser, read: Callable[[int], None]) -> Iterator:
     """The values of ``stream`` slice by slice (see InputValues.blocks); ``read`` is told the
     size of each slice in bytes."""
-    parser = _Parser(name, max_points, dtype)
-    for text, size in _slices(stream, name, max_points):
+    for text, size in _slices(stream, parser.name, parser.max_points):
         read(size)
         values, error = parser.parse(text)
         if len(values):
@@ -482,3 +556,40 @@ def _open_fifo(source: str, wait: float) -> BinaryIO:
 
 def display_name(source: str) -> str:
     return "stdin" if source == "-" else source
+
+
+def read_points(
+    source: str,
+    names: Sequence[str],
+    max_points: int,
+    max_bytes: int,
+    *,
+    taken: Mapping[str, str] | None = None,
+    fifo_wait: float = FIFO_WAIT_SECONDS,
+    dtype: str = "float64",
+) -> dict:
+    """A float64 array per name, read whole from a CSV or TSV whose header names the columns
+    in any order (others ignored; one that ``taken`` maps to an option giving it refused); one
+    name may come one value per line. At most ``max_points`` points and ``max_bytes`` held
+    (two copies: slices, joined columns), refused early by a regular file's size."""
+    import numpy as np
+
+    stream, close = _open_input(source, fifo_wait)
+    parser = _Parser(display_name(source), max_points, dtype, names, taken)
+    size, read, blocks = _regular_file_size(stream), [0], []
+    try:
+        for block in _values(stream, parser, read.append):
+            blocks.append(block.reshape(len(block), -1))
+            count = max(parser.count, parser.count * (size or 0) // sum(read))
+            if (need := 16 * len(parser.names) * count) > max_bytes:
+                raise GridError(
+                    f"{parser.name} holds {'about' if count > parser.count else 'at least'} "
+                    f"{count:,} points of {len(names)} variables, which take about "
+                    f"{need / 2**20:,.0f} MiB to read whole, more than {{opt.max_memory}} "
+                    f"{max_bytes:,} bytes; raise {{opt.max_memory}} or give fewer points",
+                    parameter="max_memory",
+                    value=max_bytes,
+                )
+    finally:
+        close()
+    return {n: np.concatenate([b[:, i] for b in blocks]) for i, n in enumerate(parser.names)}
