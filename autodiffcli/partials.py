@@ -120,8 +120,8 @@ def plan(
         for output in range(outputs):
             for partial in partials_of_order(output, k, wrt, n):
                 columns.append(_partial_column(partial, names, variables, legacy))
-    if order >= 1 and outputs > 1 and outputs == len(wrt) and not shortcuts.any():
-        columns.append(determinant(wrt, n))
+        if k == 1 and outputs > 1 and outputs == len(wrt) and not shortcuts.any():
+            columns.append(determinant(wrt, n))  # after the Jacobian it is the determinant of
     columns += _shortcut_columns(shortcuts, variables, outputs, wrt, names)
     unique = list({column.name: column for column in columns}.values())
     return Plan(tuple(unique), tuple(wrt))

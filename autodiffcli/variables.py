@@ -378,6 +378,11 @@ def describe(domain: domains.Domain, parameters: Sequence[str]) -> str:
         axis = domain.axes[factor[0]]
         if names[0] in parameters:
             parts.append(f"parameter {names[0]} = {fmt(float(axis.take([0])[0]))}")
+        elif len(factor) > 1 and len(axis) == 1:
+            parts += [
+                f"{n} = {fmt(float(domain.axes[i].take([0])[0]))}"
+                for n, i in zip(names, factor, strict=True)
+            ]
         elif len(factor) > 1:
             parts.append(f"({', '.join(names)}) at {len(axis):,} given points")
         elif len(axis) == 1:

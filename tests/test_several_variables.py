@@ -271,3 +271,59 @@ def test_plot_refuses_several_variables_for_now():
     result = invoke("plot", "x*y", "-o", "never.png")
     assert result.exit_code == 2
     assert "one variable for now" in result.stderr
+
+
+# ----- vector-valued f -----
+
+
+def test_a_vector_function_gives_its_jacobian_row_by_row_and_its_determinant():
+    result = invoke("derive", "[x*y, x + y^2]", "--at", "x=1,y=2")
+    assert header(result) == ["x", "y", "f1", "f2", "f1_x", "f1_y", "f2_x", "f2_y", "det_J"]
+    assert rows(result) == [[1.0, 2.0, 2.0, 5.0, 2.0, 1.0, 1.0, 4.0, 7.0]]
+
+
+def test_a_non_square_jacobian_has_no_determinant():
+    table = derive("[x*y, x + y^2, sin(x)]", at={"x": 1.0, "y": 2.0})
+    assert "det_J" not in table and "f3_y" in table
+
+
+def test_auto_takes_forward_mode_when_f_has_fewer_inputs_than_outputs():
+    assert job.prepare("[x*y, x + y, x - y]").method == "forward"
+    assert job.prepare("[x*y, x + y]").method == "reverse"
+    assert job.prepare("x*y").method == "reverse"
+
+
+def test_forward_and_reverse_give_the_same_jacobian():
+    options = {"var": {"x": "0.5:2:0.5", "y": "-1:1:0.5"}}
+    forward = derive("[x*y, exp(x)*sin(y), x/y]", method="forward", **options)
+    reverse = derive("[x*y, exp(x)*sin(y), x/y]", method="reverse", **options)
+    for name in forward:
+        np.testing.assert_array_equal(forward[name], reverse[name])
+
+
+def test_the_rotation_field_has_curl_2_and_divergence_0():
+    table = derive("[-y, x]", var={"x": "-1:1:3j", "y": "-1:1:3j"}, div=True, curl=True)
+    assert list(table) == ["x", "y", "f1", "f2", "div", "curl"]
+    assert set(table["curl"].tolist()) == {2.0} and set(table["div"].tolist()) == {0.0}
+
+
+def test_curl_in_space_has_three_components():
+    table = derive("[-y*z, x*z, 0*x]", at={"x": 1.0, "y": 2.0, "z": 3.0}, curl=True)
+    # curl = (-x, -y, 2z)
+    assert [table[f"curl_{v}"][0] for v in "xyz"] == [-1.0, -2.0, 6.0]
+
+
+def test_vector_partials_of_order_2_agree_between_engines():
+    options = {"var": {"x": "0.5:2:0.5", "y": "-1:1:0.5"}, "order": 2}
+    taylor = derive("[x^2*y, sin(x*y)]", method="taylor", **options)
+    reverse = derive("[x^2*y, sin(x*y)]", method="reverse", **options)
+    for name in taylor:
+        np.testing.assert_allclose(taylor[name], reverse[name], rtol=1e-13, atol=1e-14)
+
+
+# ----- piecewise -----
+
+
+def test_the_branch_not_taken_leaks_no_nan_into_partials():
+    table = derive("where(x > 0, sqrt(x), 0)*y", at={"x": -1.0, "y": 2.0}, order=3)
+    assert all(table[name][0] == 0 for name in list(table)[2:])

@@ -218,20 +218,30 @@ def _partials_of_block(expression: Expression, inputs: list[torch.Tensor], wante
             speeds[i] = s[k]
         series.append(_roots(expression, inputs, top, speeds))
     for p in wanted:
+        counts = tuple(p.counts[i] for i in involved)
         if p.order == 0:
             found[p] = series[0][p.output][0]
-            continue
-        counts = tuple(p.counts[i] for i in involved)
-        row = interpolation.multi_indices(m, p.order).index(counts)
-        weights = interpolation.weights(m, top, p.order)[row]
-        total = None
-        for w, roots in zip(weights, series, strict=True):
-            if w:
-                term = roots[p.output][p.order] * w
-                total = term if total is None else total + term
-        scale = math.prod(math.factorial(c) for c in counts)
-        found[p] = total * scale
+        elif max(counts) == p.order:  # pure: read from the axis direction top * e_i
+            axis = lattice.index(tuple(top if c else 0 for c in counts))
+            scale = math.factorial(p.order) / float(top) ** p.order
+            found[p] = series[axis][p.output][p.order] * scale
+        else:
+            found[p] = _interpolated(series, m, top, p.output, counts)
     return found
+
+
+def _interpolated(series: list, m: int, top: int, output: int, counts: tuple[int, ...]):
+    """d^i f for a mixed multi-index i = ``counts``, from the series along every direction of
+    the lattice and the exact interpolation weights."""
+    order = sum(counts)
+    row = interpolation.multi_indices(m, order).index(counts)
+    weights = interpolation.weights(m, top, order)[row]
+    total = None
+    for w, roots in zip(weights, series, strict=True):
+        if w:
+            term = roots[output][order] * w
+            total = term if total is None else total + term
+    return total * math.prod(math.factorial(c) for c in counts)
 
 
 def _roots(expression: Expression, inputs, order: int, direction) -> list[torch.Tensor]:
