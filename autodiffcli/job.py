@@ -248,20 +248,21 @@ def describe_points(problem: Problem) -> str:
 
 
 def check_one_variable(problem: Problem, command: str) -> None:
-    """plot and explain draw and teach f(x) of one variable for now."""
-    if len(problem.free) > 1 or problem.outputs > 1:
-        what = (
-            f"{problem.outputs} components"
-            if problem.outputs > 1
-            else f"the variables {', '.join(problem.free)}"
-        )
-        raise OptionError(
-            f"{command} takes a function of one variable for now, and f = "
-            f"{problem.expression.text} has {what}; write its table with autodiff derive, "
-            f"or fix all variables but one with {{opt.at}}",
-            parameter="expression",
-            value=problem.expression.text,
-        )
+    """plot and explain draw and teach f(x), of the one variable x, for now."""
+    if problem.free == ("x",) and problem.outputs == 1:
+        return
+    if problem.outputs > 1:
+        what = f"has {problem.outputs} components"
+    elif len(problem.free) > 1:
+        what = f"has the variables {', '.join(problem.free)}"
+    else:
+        what = f"is a function of {problem.free[0]}"
+    raise OptionError(
+        f"{command} takes a function of x alone for now, and f = {problem.expression.text} "
+        f"{what}; write its table with autodiff derive",
+        parameter="expression",
+        value=problem.expression.text,
+    )
 
 
 def taylor_points(problem: Problem, texts: Sequence[str] | None) -> list:
