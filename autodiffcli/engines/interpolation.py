@@ -8,7 +8,7 @@ Math. Comp. 69, 2000) take the integer directions |s| = K, C(m+K-1, K) of them f
 variables, and recover every partial of order K by a fixed linear combination. Here the same
 K directions serve every order d <= K: the weights are the exact least-squares left inverse
 of the interpolation matrix V_d[s, i] = s^i (full column rank for d <= K), worked out in
-rational arithmetic once per (m, K, d) and rounded once to float64. Torch-free.
+exact integer arithmetic once per (m, K, d) and rounded once to float64. Torch-free.
 """
 
 from __future__ import annotations
@@ -40,34 +40,47 @@ def directions(m: int, order: int) -> tuple[tuple[int, ...], ...]:
 @functools.cache
 def weights(m: int, order: int, d: int) -> tuple[tuple[float, ...], ...]:
     """W with d^i f / i! = sum_s W[i][s] c_d(s), rows i in multi_indices(m, d), columns s in
-    directions(m, order)."""
+    directions(m, order): V_d's inverse when it is square (d = order), else the exact
+    least-squares left inverse (V^T V)^-1 V^T."""
     rows = directions(m, order)
     cols = multi_indices(m, d)
-    V = [[Fraction(_power(s, i)) for i in cols] for s in rows]
-    gram = [
-        [sum(V[r][a] * V[r][b] for r in range(len(rows))) for b in range(len(cols))]
-        for a in range(len(cols))
-    ]
-    right = [[V[r][a] for r in range(len(rows))] for a in range(len(cols))]
-    solved = _solve(gram, right)
-    return tuple(tuple(float(w) for w in row) for row in solved)
+    V = [[_power(s, i) for i in cols] for s in rows]
+    if len(rows) == len(cols):
+        identity = [[int(r == c) for c in range(len(rows))] for r in range(len(rows))]
+        return _solve(V, identity)
+    transposed = [list(column) for column in zip(*V, strict=True)]
+    gram = [[sum(a * b for a, b in zip(u, v, strict=True)) for v in transposed] for u in transposed]
+    return _solve(gram, transposed)
 
 
 def _power(s: tuple[int, ...], i: tuple[int, ...]) -> int:
     return math.prod(base**exponent for base, exponent in zip(s, i, strict=True))
 
 
-def _solve(a: list[list[Fraction]], b: list[list[Fraction]]) -> list[list[Fraction]]:
-    """X with a X = b, by Gauss-Jordan elimination in exact arithmetic (a is invertible)."""
-    n = len(a)
+def _solve(a: list[list[int]], b: list[list[int]]) -> tuple[tuple[float, ...], ...]:
+    """X with a X = b for integer matrices (a invertible), each entry the float64 nearest
+    the exact rational: Bareiss's fraction-free elimination keeps every number an integer
+    (each division is exact), and det(a) X is integral, so the back substitution is exact
+    too; only the final quotients round."""
+    n, width = len(a), len(b[0])
     rows = [a[r][:] + b[r][:] for r in range(n)]
-    for col in range(n):
-        pivot = next(r for r in range(col, n) if rows[r][col] != 0)
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        head = rows[col][col]
-        rows[col] = [v / head for v in rows[col]]
-        for r in range(n):
-            factor = rows[r][col]
-            if r != col and factor != 0:
-                rows[r] = [v - factor * p for v, p in zip(rows[r], rows[col], strict=True)]
-    return [row[n:] for row in rows]
+    previous = 1
+    for k in range(n - 1):
+        if rows[k][k] == 0:
+            swap = next(r for r in range(k + 1, n) if rows[r][k] != 0)
+            rows[k], rows[swap] = rows[swap], rows[k]
+        pivot = rows[k][k]
+        for r in range(k + 1, n):
+            lead = rows[r][k]
+            rows[r] = [
+                (value * pivot - lead * above) // previous
+                for value, above in zip(rows[r], rows[k], strict=True)
+            ]
+        previous = pivot
+    det = rows[n - 1][n - 1]
+    scaled = [[0] * width for _ in range(n)]  # det * X, integral
+    for i in range(n - 1, -1, -1):
+        for c in range(width):
+            total = det * rows[i][n + c] - sum(rows[i][j] * scaled[j][c] for j in range(i + 1, n))
+            scaled[i][c] = total // rows[i][i]
+    return tuple(tuple(float(Fraction(v, det)) for v in row) for row in scaled)
