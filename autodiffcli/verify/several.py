@@ -49,6 +49,7 @@ def checks_by_order(problem) -> bool:
     singles = [column.single for column in problem.plan.columns]
     return (
         problem.univariate
+        and len(problem.expression.variables) == 1  # a parameter is a variable of f too
         and all(p is not None for p in singles)
         and [p.order for p in singles] == list(range(len(singles)))
         and not piecewise(problem.expression)
