@@ -66,48 +66,60 @@ def fold(expression: Expression, variables: Sequence, constant, apply) -> list:
 
 
 def guarded_fold(expression: Expression, variables: Sequence, constant, apply, guard) -> list:
-    """:func:`fold` with the variables that each branch of a where() reads guarded by
-    ``guard(value, mask_parts)`` (``mask_parts``: (condition value, branch) pairs, outermost
-    first): see the module docstring. A node read in several contexts (a vector's shared
-    node) is computed once in each. Returns one value per node, in the context () where the
-    node has it (every root does), else in its first."""
+    """:func:`fold` where each read of a variable inside a where() branch is guarded by
+    ``guard(value, parts)`` (``parts``: (condition value, branch) pairs of the wheres around
+    it, outermost first): see the module docstring. Each read gets its own guard, as in the
+    printed source, so that both record the same operations in the same order. A node read
+    in several contexts (a vector's shared node) is computed once in each. Returns one value
+    per node: in the context () where the node has it (every root does), else in its first."""
     nodes = expression.nodes
     by_name = dict(zip(expression.variables, variables, strict=True))
     contexts = _contexts(expression)
     values: dict[tuple[int, Context], object] = {}
 
-    def inputs(index: int, context: Context) -> list[tuple[int, Context]]:
-        node = nodes[index]
-        if node.op == "var":
-            return [(index, ())] + [(c, ()) for c, _ in context] if context else []
-        return list(zip(node.args, _argument_contexts(node, context), strict=True))
+    def needs(index: int, context: Context) -> list[tuple[int, Context]]:
+        node, out = nodes[index], []
+        for arg, arg_context in zip(node.args, _argument_contexts(node, context), strict=True):
+            if nodes[arg].op == "var":  # the variable itself and the conditions of its guard
+                out += [(arg, ())] + [(condition, ()) for condition, _ in arg_context]
+            else:
+                out.append((arg, arg_context))
+        return out
+
+    def argument(arg: int, context: Context):
+        if nodes[arg].op != "var":
+            return values[(arg, context)]
+        if not context:
+            return values[(arg, ())]
+        return guard(values[(arg, ())], [(values[(c, ())], branch) for c, branch in context])
 
     def compute(index: int, context: Context):
         node = nodes[index]
         if node.op == "var":
-            if not context:
-                return by_name[node.label]
-            parts = [(values[(c, ())], branch) for c, branch in context]
-            return guard(values[(index, ())], parts)
+            return by_name[node.label]
         if node.op == "const":
             return constant(node)
-        args = [values[item] for item in inputs(index, context)]
+        arg_contexts = _argument_contexts(node, context)
+        args = [argument(a, c) for a, c in zip(node.args, arg_contexts, strict=True)]
         return apply(node, row(node.op), args)
 
     for index, wanted in enumerate(contexts):
-        for context in wanted:
+        for context in wanted if nodes[index].op != "var" else [()]:
             stack = [(index, context)]  # depth first, explicitly: a tape may be deep
             while stack:
                 item = stack[-1]
                 if item in values:
                     stack.pop()
                     continue
-                missing = [needed for needed in inputs(*item) if needed not in values]
+                missing = [needed for needed in needs(*item) if needed not in values]
                 if missing:
                     stack.extend(missing)
                     continue
                 values[stack.pop()] = compute(*item)
-    return [values[(i, () if () in wanted else wanted[0])] for i, wanted in enumerate(contexts)]
+    return [
+        values[(i, () if () in wanted or nodes[i].op == "var" else wanted[0])]
+        for i, wanted in enumerate(contexts)
+    ]
 
 
 def _contexts(expression: Expression) -> list[list[Context]]:

@@ -11,8 +11,9 @@ x read once) or conditions combined by ``and``, ``or``, ``not``; it is allowed o
 says how to write it. What a condition decides is in :mod:`autodiffcli.lang.ops`.
 
 Vector-valued functions: a top-level list of two or more components, ``[x*y, x + y^2]``. Its
-tape is shared: every sub-expression the components have in common is one node (in a scalar
-expression, only each variable is), and :attr:`Expression.outputs` holds each component's root.
+tape is shared: a sub-expression that two components have in common is one node, computed
+once (within one component, as in a scalar expression, only each variable is: a component's
+tape is the tree its text gives), and :attr:`Expression.outputs` holds each component's root.
 A list anywhere else, an empty list and a one-element list are errors (``[f]`` is not read as
 f: a scalar is written without brackets).
 
@@ -124,8 +125,11 @@ class Expression:
 
     def component(self, k: int) -> Expression:
         """Component ``k`` as a scalar expression: its own text (``x*y`` of ``[x*y, x + y]``)
-        and the tape pruned to the nodes it needs, re-indexed in tape order, with the same
-        variables. A scalar expression is its own component 0."""
+        and the tape pruned to the nodes it needs, re-indexed, with the same variables. The
+        nodes are in the order that parsing the component's text alone gives (where that text
+        gives this very tree, as it does for a parsed vector), so the component records the
+        same operations in the same order as the scalar expression, and autograd rounds its
+        derivatives alike; else in tape order. A scalar expression is its own component 0."""
         root = self.outputs[k]
         if not self.is_vector:
             return self
@@ -139,7 +143,12 @@ class Expression:
             dataclasses.replace(node, args=tuple(new[a] for a in node.args))
             for node in (self.nodes[old] for old in kept)
         )
-        return Expression(component_texts(self.text, len(self.outputs))[k], nodes, self.variables)
+        pruned = Expression(component_texts(self.text, len(self.outputs))[k], nodes, self.variables)
+        try:
+            alone = parse(pruned.text, self.variables)
+        except ExpressionError:
+            return pruned
+        return alone if _same_tree(alone, pruned) else pruned
 
     def depends_on(self, variable: str) -> list[bool]:
         """For each node, whether its value depends on ``variable``."""
@@ -200,6 +209,20 @@ def component_texts(text: str, count: int) -> list[str]:
         text[_text_index(text, e.col_offset) : _text_index(text, e.end_col_offset)]
         for e in body.elts
     ]
+
+
+def _same_tree(a: Expression, b: Expression) -> bool:
+    """Whether two scalar tapes compute the same tree of operations, whatever their order."""
+    ids: dict[tuple, int] = {}
+
+    def root_id(expression: Expression) -> int:
+        found: list[int] = []
+        for node in expression.nodes:
+            key = (node.op, node.value, node.label, tuple(found[i] for i in node.args))
+            found.append(ids.setdefault(key, len(ids)))
+        return found[expression.outputs[0]]
+
+    return len(a.nodes) == len(b.nodes) and root_id(a) == root_id(b)
 
 
 def _text_index(text: str, index: int | None) -> int:
@@ -289,31 +312,39 @@ def _tape(
     shared = isinstance(body, ast.List)
     nodes: list[Node] = []
     index_of: dict[int, int] = {}
-    known: dict[Node, int] = {}
+    copies_of: dict[Node, list[int]] = {}  # the tape's nodes equal to a node
+    claimed: set[int] = set()  # the nodes the component being read already uses
 
     def add(made: Node) -> int:
-        # A variable is one node, however often it is written; in a vector, so is every
-        # sub-expression, so that the components share what they have in common.
-        if made.op != "var" and not shared:
+        # A variable is one node, however often it is written. The components of a vector
+        # share every sub-expression they have in common; within one component, as in a scalar
+        # expression, each written sub-expression is a node of its own (its tape is a tree).
+        copies = copies_of.setdefault(made, []) if shared or made.op == "var" else []
+        if made.op == "var" and copies:
+            return copies[0]
+        index = next((i for i in copies if i not in claimed), None)
+        if index is None:
+            index = len(nodes)
             nodes.append(made)
-            return len(nodes) - 1
-        if made not in known:
-            known[made] = len(nodes)
-            nodes.append(made)
-        return known[made]
+            copies.append(index)
+        claimed.add(index)
+        return index
 
-    stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(root, None) for root in reversed(roots)]
-    while stack:
-        node, children = stack.pop()
-        if children is None:
-            children = _operands(node, text, source, variables)
-            if children:
-                stack.append((node, children))
-                stack.extend((child, None) for child in reversed(children))
-                continue
-        args = tuple(index_of[id(c)] for c in children)
-        _check_kinds(node, children, [nodes[i].op in CONDITIONS for i in args], text, variables)
-        index_of[id(node)] = _append(node, args, add, source, variables)
+    for root in roots:
+        claimed.clear()
+        stack: list[tuple[ast.AST, list[ast.AST] | None]] = [(root, None)]
+        while stack:
+            node, children = stack.pop()
+            if children is None:
+                children = _operands(node, text, source, variables)
+                if children:
+                    stack.append((node, children))
+                    stack.extend((child, None) for child in reversed(children))
+                    continue
+            args = tuple(index_of[id(c)] for c in children)
+            conditions = [nodes[i].op in CONDITIONS for i in args]
+            _check_kinds(node, children, conditions, text, variables)
+            index_of[id(node)] = _append(node, args, add, source, variables)
     for root in roots:
         if nodes[index_of[id(root)]].op in CONDITIONS:
             raise ExpressionError(_condition_as_number(root, text, variables))

@@ -26,7 +26,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from autodiffcli.lang import Expression, fold
+from autodiffcli.lang import PIECEWISE, Expression, fold
 
 DIGITS = 40  # the symbolic reference's first working precision (plus one digit per decade of x)
 ZERO_DIGITS = 320  # a value that is 0 at this precision and twice it is 0 (see _agree)
@@ -66,8 +66,16 @@ def symbols(expression: Expression) -> tuple:
 
 
 def sympy_expression(expression: Expression):
-    """The expression as sympy, built node by node from the tape."""
-    return fold(expression, symbols(expression), sympy_constant, _sympy_apply)[-1]
+    """The expression as sympy, built node by node from the tape. A vector-valued expression
+    is refused (ValueError): its reference is that of each component, expression.component(k),
+    a scalar expression of its own."""
+    if expression.is_vector:
+        raise ValueError(
+            f"{expression.text!r} is vector-valued: build each component's reference, "
+            "sympy_expression(expression.component(k))"
+        )
+    values = fold(expression, symbols(expression), sympy_constant, _sympy_apply)
+    return values[expression.outputs[0]]
 
 
 def sympy_constant(node):
@@ -84,7 +92,9 @@ def sympy_constant(node):
 
 
 def _sympy_apply(node, op, args):
-    if any(arg.free_symbols for arg in args):
+    if any(arg.free_symbols for arg in args) or op.name in PIECEWISE:
+        # where, min, max and conditions of constants: sympy compares exact numbers itself
+        # (the table's column answers NaN comparisons as torch does).
         return op.sympy(sp, *args)
     return _folded_constant(op, args)
 
