@@ -143,6 +143,10 @@ def _chunk_points(problem, target: Target) -> tuple[int, int | None]:
         nodes = on_deep_stack(probe, f, plan.order, target.dtype, target.device)
     else:
         components = components_of(problem.expression)
+        guard = functools.partial(reverse.graph_nodes, arity=arity, wrt=plan.wrt[0])
+        for k in range(problem.outputs):  # a pure partial's graph first: it stops early
+            component = functools.partial(_component, components, k)
+            on_deep_stack(guard, component, plan.order, target.dtype, target.device)
         probe = functools.partial(
             reverse.partial_graph_nodes, arity=arity, dtype=target.dtype, device=target.device
         )
@@ -150,6 +154,10 @@ def _chunk_points(problem, target: Target) -> tuple[int, int | None]:
     chunk_points = reverse.chunk_points_for(nodes, problem.max_memory, target.dtype.itemsize)
     reverse.check_graph_work(nodes, problem.domain.expected, chunk_points)
     return chunk_points, nodes
+
+
+def _component(components: Callable, k: int, *inputs: torch.Tensor) -> torch.Tensor:
+    return components(*inputs)[k]
 
 
 def _held_series(problem, plan) -> int:
