@@ -15,7 +15,7 @@ METHODS = ("auto", "reverse", "forward", "taylor")
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu", "auto", "cuda", "mps")  # and cuda:N
 EXPLAIN_FORMATS = ("text", "markdown", "json")
-TABLE_FORMATS = ("csv", "tsv", "parquet", "ndjson")
+TABLE_FORMATS = ("csv", "tsv", "parquet", "ndjson", "netcdf")  # netcdf: an optional extra
 
 # The largest finite value of each dtype (float64's is any finite Python float).
 DTYPE_MAX = {"float64": math.inf, "float32": 3.4028234663852886e38}

@@ -266,11 +266,15 @@ def write_table(
 
     A bad line of a streamed input raises its GridError once the rows before it are written,
     saying how many went out; a file output is then left as it was by writers.atomic_output.
+    Parquet records ``table_about`` in its metadata; netCDF is for a grid only.
     """
     from autodiffcli import writers
 
-    def writer_for(names: list[str]):
-        return writers.TableWriter(sink[0], fmt, names, header, sink[1])
+    about = table_about(problem)
+    writers.check_fits(fmt, about, bool(taylor_at))  # as the CLI does before torch loads
+
+    def writer_for(names: list[str], about: dict | None = None):
+        return writers.TableWriter(sink[0], fmt, names, header, sink[1], about)
 
     if taylor_at:
         several = isinstance(taylor_at[0], dict)
@@ -281,10 +285,38 @@ def write_table(
         writer.close()
         return Written(names, [0] * len(names), len(columns[0]))
     names = column_names(problem)
-    streamed = stream_table(problem, writer_for(names), advance, seen)
+    streamed = stream_table(problem, writer_for(names, about), advance, seen)
     if streamed.stopped is not None:
         raise _stopped_after(streamed.stopped, streamed.rows, sink[1])
     return Written(names, streamed.counts, streamed.rows)
+
+
+def table_about(problem: Problem) -> dict:
+    """What a file records beside the table (Parquet's metadata, netCDF's layout): the
+    expression, the variables, the factors (variables read together) and their points (None
+    while streamed), whether each variable is its own axis of evenly spaced points (or one
+    point), the order, the parameters' values, and whether the table is beyond one variable
+    (``several``: only then does Parquet record it, so one variable's file stays as it was)."""
+    from autodiffcli.job import several
+
+    domain = problem.domain
+    factors = [f for f in domain.factors if domain.names[f[0]] in problem.free]
+    axes = [domain.axes[f[0]] for f in factors]
+    streamed = domain.streamed  # an axis still being read: scattered, its length unknown
+    shape = None if streamed else [len(axis) for axis in axes]
+    evenly = [] if streamed else [a.values is None or len(a) == 1 for a in axes]
+    return {
+        "expression": problem.expression.text,
+        "variables": list(problem.free),
+        "factors": [[domain.names[i] for i in factor] for factor in factors],
+        "shape": shape,
+        "gridded": not streamed and all(evenly) and all(len(f) == 1 for f in factors),
+        "order": problem.order,
+        "parameters": {
+            n: float(domain.axes[domain.names.index(n)].take([0])[0]) for n in problem.parameters
+        },
+        "several": several(problem),
+    }
 
 
 def _stopped_after(error: AutodiffError, rows: int, name: str) -> AutodiffError:

@@ -1,4 +1,5 @@
-"""Table writers (csv, tsv, parquet, ndjson) and atomic file output.
+"""Table writers (csv, tsv, parquet, ndjson; netcdf through autodiffcli.netcdf) and atomic
+file output.
 
 Writers take one chunk of numpy columns at a time, so output streams: ``| head`` sees rows at
 once and memory does not grow with the table. A regular file is written to a temporary file
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from autodiffcli import netcdf
 from autodiffcli.errors import OutputError, WriteFailure, printable
 from autodiffcli.limits import TABLE_FORMATS
 
@@ -32,12 +34,56 @@ EXTENSIONS = {
     ".pq": "parquet",
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
+    ".nc": "netcdf",
 }
 
 
 def choose_format(path: str | None, fmt: str | None) -> str:
     """``--format`` if given, else the output file's extension, else csv (for stdout and for
-    a device, FIFO or ``/dev/stdout``, which have no extension to go by)."""
+    a device, FIFO or ``/dev/stdout``, which have no extension to go by). netcdf needs its
+    extra installed and a regular file to seek in."""
+    chosen = _format(path, fmt)
+    if chosen == "netcdf":
+        netcdf.check_available()
+        if path is None or path == "-":
+            raise OutputError(
+                "{opt.fmt} netcdf writes a file, not stdout: give {opt.output} FILE.nc",
+                parameter="fmt",
+                value=chosen,
+            )
+        if writes_in_place(path):
+            raise OutputError(
+                f"{{opt.output}} {printable(path)} is not a regular file, and netCDF is "
+                "written by seeking in one: give a file name such as out.nc",
+                parameter="output",
+                value=path,
+            )
+    return chosen
+
+
+def check_fits(fmt: str, about: dict, taylor: bool = False) -> None:
+    """netCDF holds a grid: refuse Taylor series and scattered points (``about``, as
+    run.table_about gives it) before any work."""
+    if fmt != "netcdf":
+        return
+    if taylor:
+        raise OutputError(
+            "{opt.taylor_at} writes series, not a table on a grid: write them as csv or "
+            "parquet, not {opt.fmt} netcdf",
+            parameter="fmt",
+            value=fmt,
+        )
+    if not about["gridded"]:
+        raise OutputError(
+            "{opt.fmt} netcdf holds a grid (each variable an evenly spaced axis, or one value), "
+            "and these points are scattered (from {opt.input_path}, or {opt.at} with several "
+            "values): write csv or parquet (e.g. {opt.output} out.parquet)",
+            parameter="fmt",
+            value=fmt,
+        )
+
+
+def _format(path: str | None, fmt: str | None) -> str:
     if fmt is not None:
         return fmt
     if path is None or path == "-":
@@ -172,9 +218,11 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
 
 
 def write_table(path: str, fmt: str, names: list[str], columns) -> None:
-    """A whole in-memory table to ``path``, atomically, by the writer that derive streams with."""
+    """A whole in-memory table of one variable to ``path``, atomically, by the writer that
+    derive streams with."""
+    about = {"variables": names[:1], "shape": [len(columns[0])]}
     with atomic_output(path) as handle:
-        writer = TableWriter(handle, fmt, names, True, path)
+        writer = TableWriter(handle, fmt, names, True, path, about)
         try:
             writer.write(columns)
             writer.close()
@@ -238,22 +286,36 @@ def output_stream(path: str | None) -> Iterator[tuple[BinaryIO, str]]:
 
 
 class TableWriter:
-    """Writes chunks of named numpy columns to a binary stream in one format."""
+    """Writes chunks of named numpy columns to a binary stream in one format.
 
-    def __init__(self, stream: BinaryIO, fmt: str, names: list[str], header: bool, target: str):
+    ``about`` (run.table_about) describes the table: Parquet records it in its key-value
+    metadata when ``about['several']``, netCDF lays out its grid by it.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        fmt: str,
+        names: list[str],
+        header: bool,
+        target: str,
+        about: dict | None = None,
+    ):
         self._stream = stream
         self._fmt = fmt
         self._names = names
         self._header = header and fmt in ("csv", "tsv")
         self._target = target
+        self._about = about
         self._parquet = None
+        self._netcdf = netcdf.NetcdfWriter(stream, names, about) if fmt == "netcdf" else None
 
     def __repr__(self) -> str:
         return f"TableWriter({self._fmt!r} to {self._target!r})"
 
     @property
     def fmt(self) -> str:
-        """The format written: csv, tsv, parquet or ndjson."""
+        """The format written: csv, tsv, parquet, ndjson or netcdf."""
         return self._fmt
 
     def write(self, columns) -> None:
@@ -266,6 +328,8 @@ class TableWriter:
         with self._io_errors():
             if self._parquet is not None:
                 self._parquet.close()
+            if self._netcdf is not None:
+                self._netcdf.close()
             self._stream.flush()
 
     def discard(self) -> None:
@@ -275,6 +339,8 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.is_open = False
             self._parquet = None
+        if self._netcdf is not None:
+            self._netcdf.discard()
 
     @contextlib.contextmanager
     def _io_errors(self) -> Iterator[None]:
@@ -292,6 +358,9 @@ class TableWriter:
     def _write(self, columns) -> None:
         if self._fmt == "parquet":
             self._write_parquet(columns)
+            return
+        if self._netcdf is not None:
+            self._netcdf.write(columns)
             return
         if self._fmt in ("csv", "tsv") and _plain_text_fits(self._names, columns):
             self._stream.write(_plain_csv(self._names, columns, self._header, self._fmt))
@@ -315,15 +384,31 @@ class TableWriter:
 
     def _write_parquet(self, columns) -> None:
         """Arrow columns straight from numpy, without copies and without importing polars;
-        the schema (double, float, int64; no metadata) is the one polars' to_arrow gave."""
+        the schema (double, float, int64) is the one polars' to_arrow gave, with metadata
+        only for a table beyond one variable (see parquet_metadata)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.table(dict(zip(self._names, columns, strict=True)))
         if self._parquet is None:
             dictionary = _dictionary_columns(self._names, columns)
-            self._parquet = pq.ParquetWriter(self._stream, table.schema, use_dictionary=dictionary)
+            schema = table.schema
+            if self._about is not None and self._about.get("several"):
+                schema = schema.with_metadata(parquet_metadata(self._names, self._about))
+            self._parquet = pq.ParquetWriter(self._stream, schema, use_dictionary=dictionary)
         self._parquet.write_table(table)
+
+
+def parquet_metadata(names: list[str], about: dict) -> dict[str, str]:
+    """Parquet's key-value metadata of a table beyond one variable, every value JSON: the
+    expression, the variables in order, whether the points are a grid, the factors (the
+    variables read together) and their points (the first fastest), the order, the
+    parameters and their values, and the columns."""
+    import json
+
+    keys = ("expression", "variables", "gridded", "factors", "shape", "order", "parameters")
+    values = {**{key: about[key] for key in keys}, "columns": list(names)}
+    return {f"autodiff.{key}": json.dumps(value) for key, value in values.items()}
 
 
 def _dictionary_columns(names: list[str], columns) -> list[str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from support import invoke, modules_loaded_by
 
-from autodiffcli import readers
+from autodiffcli import netcdf, readers
 
 
 def header(result) -> list[str]:
@@ -120,8 +120,8 @@ def test_input_with_a_parameter_keeps_it_out_of_the_columns():
 
 
 def test_input_declared_variable_comes_from_its_column():
-    result = invoke("derive", "u*v", "-k", "0", "--var", "u", "--var", "v", "--input", "-",
-                    input="v,u\n2,3\n")  # fmt: skip
+    args = ["u*v", "-k", "0", "--var", "u", "--var", "v", "--input", "-"]
+    result = invoke("derive", *args, input="v,u\n2,3\n")
     assert header(result) == ["u", "v", "f"]
     assert rows(result) == [[3, 2, 6]]
 
@@ -208,3 +208,246 @@ def test_one_variable_input_is_read_as_before():
 def test_a_refused_input_answers_before_torch_loads():
     loaded = modules_loaded_by("derive", "x*y", "--input", "-", exit_code=2, input="x\n1\n")
     assert "torch" not in loaded
+
+
+# ----- Parquet's key-value metadata -----
+
+
+def parquet_metadata(path) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    return {key.decode(): value.decode() for key, value in metadata.items()}
+
+
+def test_parquet_of_several_variables_records_the_grid_in_its_metadata(tmp_path):
+    import json
+
+    path = tmp_path / "t.parquet"
+    args = ["x*exp(-x^2-y^2)", "--var", "x=-2:2:0.5", "--var", "y=-1:1:5j", "-k", "2"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    metadata = {key: json.loads(value) for key, value in parquet_metadata(path).items()}
+    assert metadata == {
+        "autodiff.expression": "x*exp(-x^2-y^2)",
+        "autodiff.variables": ["x", "y"],
+        "autodiff.gridded": True,
+        "autodiff.factors": [["x"], ["y"]],
+        "autodiff.shape": [8, 5],
+        "autodiff.order": 2,
+        "autodiff.parameters": {},
+        "autodiff.columns": ["x", "y", "f", "f_x", "f_y", "f_xx", "f_xy", "f_yy"],
+    }
+
+
+def test_parquet_metadata_gives_the_parameters_and_their_values(tmp_path):
+    path = tmp_path / "t.parquet"
+    args = ["a*x*y", "--param", "a=2.5", "--var", "x=0:1:3j", "--var", "y=0:1:2j"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    assert parquet_metadata(path)["autodiff.parameters"] == '{"a": 2.5}'
+
+
+def test_parquet_metadata_of_scattered_points_says_they_are_no_grid(tmp_path):
+    path = tmp_path / "t.parquet"
+    args = ["x*y*z", "--var", "z=0:1:3j", "--input", "-", "-q", "-o", str(path)]
+    result = invoke("derive", *args, input="x,y\n1,2\n3,4\n")
+    assert result.exit_code == 0, result.stderr
+    metadata = parquet_metadata(path)
+    assert metadata["autodiff.gridded"] == "false"
+    assert metadata["autodiff.variables"] == '["z", "x", "y"]'
+    assert metadata["autodiff.factors"] == '[["z"], ["x", "y"]]'
+    assert metadata["autodiff.shape"] == "[3, 2]"
+
+
+def test_parquet_of_one_variable_has_no_metadata(tmp_path):
+    path = tmp_path / "t.parquet"
+    assert invoke("derive", "sin(x)", "--num", "5", "-q", "-o", str(path)).exit_code == 0
+    assert parquet_metadata(path) == {}
+
+
+# ----- --format netcdf -----
+
+needs_netcdf = pytest.mark.skipif(not netcdf.available(), reason="h5netcdf not installed")
+
+
+def read_netcdf(path) -> dict:
+    """Dimensions, variables with their dimensions and values, and attributes, as h5netcdf
+    reads them."""
+    import h5netcdf
+
+    with h5netcdf.File(path, "r") as file:
+        return {
+            "dims": {name: len(dim) for name, dim in file.dimensions.items()},
+            "variables": {
+                name: (variable.dimensions, variable[...])
+                for name, variable in file.variables.items()
+            },
+            "attrs": dict(file.attrs),
+        }
+
+
+@needs_netcdf
+def test_netcdf_holds_each_column_on_the_grid_of_its_variables(tmp_path):
+    from autodiffcli.api import derive
+
+    path = tmp_path / "t.nc"
+    args = ["x*exp(-x^2-y^2)", "--var", "x=-2:2:0.5", "--var", "y=-1:1:5j", "-k", "2"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    table = derive("x*exp(-x^2-y^2)", var={"x": "-2:2:0.5", "y": "-1:1:5j"}, order=2)
+    found = read_netcdf(path)
+    assert found["dims"] == {"x": 8, "y": 5}
+    assert found["variables"]["x"][0] == ("x",)
+    assert found["variables"]["x"][1].tolist() == table["x"][:8].tolist()
+    assert found["variables"]["y"][1].tolist() == table["y"][::8].tolist()
+    for name in ("f", "f_x", "f_y", "f_xx", "f_xy", "f_yy"):
+        dims, values = found["variables"][name]
+        assert dims == ("y", "x")
+        assert np.array_equal(values, table[name].reshape(5, 8))
+
+
+@needs_netcdf
+def test_netcdf_attributes_give_the_expression_order_and_parameters(tmp_path):
+    path = tmp_path / "t.nc"
+    args = ["a*x*y", "--param", "a=2.5", "--var", "x=0:1:3j", "--var", "y=0:1:2j", "-k", "2"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    attrs = read_netcdf(path)["attrs"]
+    assert attrs["expression"] == "a*x*y"
+    assert attrs["order"] == 2
+    assert attrs["parameters"] == '{"a": 2.5}'
+
+
+@needs_netcdf
+def test_netcdf_opens_in_xarray_as_f_of_y_and_x(tmp_path):
+    xarray = pytest.importorskip("xarray")
+    path = tmp_path / "t.nc"
+    args = ["x*y", "--var", "x=0:1:3j", "--var", "y=0:1:2j"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    with xarray.open_dataset(path) as data:
+        assert data["f"].dims == ("y", "x")
+        assert data["f"].sel(x=1.0, y=1.0).item() == 1.0
+        assert data.attrs["expression"] == "x*y"
+
+
+@needs_netcdf
+def test_netcdf_of_three_variables_in_float32_keeps_the_dtype(tmp_path):
+    path = tmp_path / "t.nc"
+    args = ["x*y*z", "--var", "x=0:1:3j", "--var", "y=0:1:4j", "--var", "z=0:1:2j"]
+    result = invoke("derive", *args, "--dtype", "float32", "-q", "-o", str(path))
+    assert result.exit_code == 0, result.stderr
+    dims, values = read_netcdf(path)["variables"]["f_z"]
+    assert dims == ("z", "y", "x") and values.dtype == np.float32 and values.shape == (2, 4, 3)
+
+
+@needs_netcdf
+def test_netcdf_of_one_variable_has_one_dimension(tmp_path):
+    path = tmp_path / "t.nc"
+    assert invoke("derive", "sin(x)", "--num", "5", "-q", "-o", str(path)).exit_code == 0
+    found = read_netcdf(path)
+    assert found["dims"] == {"x": 5}
+    assert found["variables"]["df"][0] == ("x",)
+
+
+@needs_netcdf
+def test_netcdf_takes_a_variable_fixed_at_one_value_as_a_dimension_of_one(tmp_path):
+    path = tmp_path / "t.nc"
+    args = ["x*y", "--var", "x=0:1:3j", "--at", "y=2"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    found = read_netcdf(path)
+    assert found["dims"] == {"x": 3, "y": 1}
+    assert found["variables"]["f"][1].tolist() == [[0.0, 1.0, 2.0]]
+
+
+@needs_netcdf
+def test_netcdf_written_in_many_chunks_equals_the_table(tmp_path):
+    from autodiffcli import writers
+
+    x, y = np.meshgrid(np.arange(7.0), np.arange(5.0))
+    x, y, f = x.ravel(), y.ravel(), (x * 10 + y).ravel()
+    path = tmp_path / "t.nc"
+    about = {"variables": ["x", "y"], "shape": [7, 5]}
+    with writers.atomic_output(path) as handle:
+        writer = netcdf.NetcdfWriter(handle, ["x", "y", "f"], about)
+        for begin, end in [(0, 3), (3, 4), (4, 16), (16, 33), (33, 35)]:
+            writer.write([x[begin:end], y[begin:end], f[begin:end]])
+        writer.close()
+    found = read_netcdf(path)["variables"]
+    assert found["x"][1].tolist() == list(range(7)) and found["y"][1].tolist() == list(range(5))
+    assert np.array_equal(found["f"][1], f.reshape(5, 7))
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 3), (2, 3, 4), (3, 1, 2, 2)])
+def test_hyperslabs_cover_a_flat_range_in_order(shape):
+    from autodiffcli.netcdf import hyperslabs
+
+    total = int(np.prod(shape))
+    for begin in range(total):
+        for end in range(begin + 1, total + 1):
+            filled = np.full(shape, -1)
+            boxes = list(hyperslabs(shape, begin, end))
+            assert len(boxes) <= 2 * len(shape) - 1
+            assert [low for _, low, _ in boxes] == [begin] + [high for _, _, high in boxes][:-1]
+            for box, low, high in boxes:
+                sizes = tuple(part.stop - part.start for part in box)
+                filled[box] = np.arange(low, high).reshape(sizes)
+            assert filled.ravel()[begin:end].tolist() == list(range(begin, end))
+            assert (np.delete(filled.ravel(), range(begin, end)) == -1).all()
+
+
+@needs_netcdf
+def test_netcdf_of_scattered_input_points_is_refused(tmp_path):
+    path = tmp_path / "t.nc"
+    result = invoke("derive", "x*y", "--input", "-", "-o", str(path), input="x,y\n1,2\n3,4\n")
+    assert result.exit_code == 2
+    assert "netcdf holds a grid" in result.stderr and "write csv or parquet" in result.stderr
+    assert not path.exists()
+
+
+@needs_netcdf
+def test_netcdf_of_at_with_several_values_is_refused(tmp_path):
+    path = tmp_path / "t.nc"
+    result = invoke("derive", "x*y", "--at", "x=1,y=2", "--at", "x=2,y=3", "-o", str(path))
+    assert result.exit_code == 2 and "these points are scattered" in result.stderr
+
+
+@needs_netcdf
+def test_netcdf_of_taylor_series_is_refused(tmp_path):
+    result = invoke("derive", "sin(x)", "--taylor-at", "0", "-o", str(tmp_path / "t.nc"))
+    assert result.exit_code == 2 and "--taylor-at writes series" in result.stderr
+
+
+@needs_netcdf
+def test_netcdf_on_stdout_is_refused_before_torch_loads():
+    loaded = modules_loaded_by("derive", "x*y", "-f", "netcdf", exit_code=2)
+    assert "torch" not in loaded
+    result = invoke("derive", "x*y", "-f", "netcdf")
+    refused(result, "--format netcdf writes a file, not stdout: give --output FILE.nc")
+
+
+@needs_netcdf
+def test_netcdf_to_a_device_is_refused():
+    result = invoke("derive", "x*y", "-f", "netcdf", "-o", "/dev/null")
+    refused(result, "is not a regular file, and netCDF is written by seeking")
+
+
+def test_netcdf_without_h5netcdf_asks_for_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setattr(netcdf, "available", lambda: False)
+    result = invoke("derive", "x*y", "-o", str(tmp_path / "t.nc"))
+    extra = "pip install 'autodiffcli[netcdf]'"
+    refused(result, f"--format netcdf needs h5netcdf, an optional extra: {extra}")
+    assert not (tmp_path / "t.nc").exists()
+
+
+@needs_netcdf
+def test_a_failed_netcdf_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "t.nc"
+    path.write_bytes(b"old")
+    written = netcdf.NetcdfWriter.write
+
+    def write_then_fail(self, columns):
+        written(self, columns)  # the HDF5 file is open and holds data when the disk fills
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(netcdf.NetcdfWriter, "write", write_then_fail)
+    result = invoke("derive", "x*y", "--var", "x=0:1:3j", "--var", "y=0:1:2j", "-o", str(path))
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert path.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [path]
