@@ -31,9 +31,11 @@ max(|a|, |b|, 1). A failed check stops the benchmark before any timing.
 
 How long it takes: job 3 dominates. Nested forward mode multiplies the operations with every
 level of nesting (about 3^6 times f's at order 6), so the torch.func script takes several
-minutes per full-size run of job 3 (about 3 ms of CPU per point, measured at 2,025 points),
-and the JAX script minutes too (its compile alone is 10-20 s). Jobs 1 and 2 take seconds per
-run. `--jobs 1,2` leaves job 3 out; `--runs 3` shortens every job.
+minutes per full-size run of job 3 (about 4 ms of CPU per point: 4.7 s user at 400 points,
+11.0 s at 2,025, on a loaded machine), and the JAX script likely minutes too (tracing and
+compiling the nested jacfwd make most of its 20-30 s at 483 points; 5 s more for 1,542 more
+points). Jobs 1 and 2 take seconds per run. `--jobs 1,2` leaves job 3 out; `--runs 3`
+shortens every job.
 
 Timing, as in bench_derive.py: rounds; in each round every tool runs the job at full size,
 then every tool at the tiny size, back to back, so that a marginal time (full minus tiny:
