@@ -295,8 +295,9 @@ def table_about(problem: Problem) -> dict:
     """What a file records beside the table (Parquet's metadata, netCDF's layout): the
     expression, the variables, the factors (variables read together) and their points (None
     while streamed), whether each variable is its own axis of evenly spaced points (or one
-    point), the order, the parameters' values, and whether the table is beyond one variable
-    (``several``: only then does Parquet record it, so one variable's file stays as it was)."""
+    point), the highest order of the columns, the parameters' values, and whether the table
+    is beyond one variable (``several``: only then does Parquet record it, so that one
+    variable's file stays as it was)."""
     from autodiffcli.job import several
 
     domain = problem.domain
@@ -311,7 +312,7 @@ def table_about(problem: Problem) -> dict:
         "factors": [[domain.names[i] for i in factor] for factor in factors],
         "shape": shape,
         "gridded": not streamed and all(evenly) and all(len(f) == 1 for f in factors),
-        "order": problem.order,
+        "order": problem.plan.order,  # the highest the columns hold (--grad: 1)
         "parameters": {
             n: float(domain.axes[domain.names.index(n)].take([0])[0]) for n in problem.parameters
         },

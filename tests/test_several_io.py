@@ -451,3 +451,10 @@ def test_a_failed_netcdf_write_leaves_the_old_file(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "No space left on device" in result.stderr
     assert path.read_bytes() == b"old"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_parquet_metadata_order_is_the_highest_order_the_columns_hold(tmp_path):
+    path = tmp_path / "t.parquet"
+    args = ["x^2+y^2", "--laplacian", "--var", "x=0:1:3j", "--var", "y=0:1:2j"]
+    assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
+    assert parquet_metadata(path)["autodiff.order"] == "2"
