@@ -111,7 +111,8 @@ class _Parser:
         import numpy as np
 
         delimiter, columns, headed, width = self.layout
-        variables = self.names or ("x",)
+        variables, last = self.names or ("x",), max(columns)
+        pairs = list(zip(variables, columns, strict=True))
         values: list = []
         numbers: list[int] = []
         try:
@@ -124,13 +125,14 @@ class _Parser:
                     raise _separator_without_header(line, delimiter, number, self.name)
                 if len(row) > width:
                     raise _more_fields_than_the_header(line, len(row), width, number, self.name)
-                point = []
-                for variable, column in zip(variables, columns, strict=True):
-                    if column >= len(row):
-                        what = f"value for {variable}" if self.names else f"column {column + 1}"
-                        raise GridError(f"{self.name} line {number} has no {what}: {row!r}")
-                    point.append(_number(row[column], self.name, number, variable))
-                values.append(point if self.names else point[0])
+                if last >= len(row):
+                    variable, column = next(p for p in pairs if p[1] >= len(row))
+                    what = f"value for {variable}" if self.names else f"column {column + 1}"
+                    raise GridError(f"{self.name} line {number} has no {what}: {row!r}")
+                if self.names:
+                    values.append([_number(row[c], self.name, number, v) for v, c in pairs])
+                else:
+                    values.append(_number(row[last], self.name, number))
                 numbers.append(number)
         except GridError as error:
             kept, late = self._bounded(np.array(values), numbers.__getitem__)
