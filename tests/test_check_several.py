@@ -191,7 +191,8 @@ def test_a_where_with_a_corner_is_not_differentiable_there_with_the_engines_conv
     ]
     assert note == (
         "  df at x=0, where x > 0 switches: df is 0 on the left and 1 on the right along x; "
-        "autograd gives 0, the derivative of the branch the condition picks at the point"
+        "autograd gives df = 0, taking the derivative of the branch the condition picks at the "
+        "point"
     )
 
 
@@ -200,7 +201,8 @@ def test_a_tie_of_max_is_not_differentiable_and_the_engine_takes_the_mean():
     assert code == 0, lines
     assert any(
         "f_x at x=0, y=2, where the arguments of max(0, x) tie: f_x is 0 on the left and 2 "
-        "on the right along x; autograd gives 1, the mean of the two sides' derivatives" in line
+        "on the right along x; autograd gives f_x = 1, taking the mean of the two sides' "
+        "derivatives" in line
         for line in lines
     )
 
@@ -236,3 +238,13 @@ def test_the_column_check_is_chosen_for_piecewise_or_several_variables_only():
     assert not several.checks_by_order(job.prepare("max(x, 0)", num=3))
     assert not several.checks_by_order(job.prepare("x*y", at="x=1,y=2"))
     assert not several.checks_by_order(job.prepare("a*x", param="a=1", num=3))
+
+
+def test_a_derived_column_at_a_switch_point_names_the_partial_that_has_no_derivative():
+    code, lines, _ = checked("[y, max(x, 0)*y]", "--var", "x=-1:1:3j", "--at", "y=1", "--curl")
+    assert code == 0, lines
+    assert any(
+        line.startswith("  curl at x=0, y=1, where the arguments of max(0, x) tie: f2_x is 0 on")
+        and "autograd gives curl = -0.5" in line
+        for line in lines
+    )

@@ -11,6 +11,7 @@ import itertools
 import math
 import threading
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import mpmath
 import numpy as np
@@ -48,6 +49,23 @@ SWITCH_BITS = 120  # a comparison's sides equal to this many bits: the condition
 ADDPREC_BITS = 20  # as the one-variable reference's mpmath.diff(..., addprec=20)
 
 
+class Note(NamedTuple):
+    """A sampled point where a condition switches (``condition``; ``tie``: min or max tie
+    there). Where the column is not differentiable there, ``variable`` is the one along which
+    the sides of the partial (output, sequence) differ: its values jump (``jump``) or its
+    one-sided derivatives differ, ``left`` and ``right``; else ``variable`` is None."""
+
+    index: int
+    condition: str
+    tie: bool
+    variable: int | None = None
+    output: int = 0
+    sequence: tuple[int, ...] = ()
+    jump: bool = False
+    left: float = math.nan
+    right: float = math.nan
+
+
 def column_order(column: Column) -> int:
     """The highest order of the partials in a column."""
     return max((p.order for p in column.partials), default=0)
@@ -63,8 +81,9 @@ class Formulas:
     def __init__(self, expression):
         self.expression = expression
         self.symbols = symbols(expression)
-        outputs = getattr(expression, "outputs", (0,))
-        self.components = [sympy_expression(_component(expression, k)) for k in range(len(outputs))]
+        self.components = [
+            sympy_expression(expression.component(k)) for k in range(len(expression.outputs))
+        ]
         self._formulas: dict = {}
         self._functions: dict = {}
 
@@ -101,12 +120,6 @@ class Formulas:
         """Whether the partial's formula, or one on the way to it, may jump or be 0/0 at a
         point (abs, sign, a fractional power), so that every point is probed."""
         return any(_rough(self.partial(output, sequence[:k])) for k in range(len(sequence) + 1))
-
-
-def _component(expression, k: int):
-    if len(getattr(expression, "outputs", (0,))) > 1:
-        return expression.component(k)
-    return expression
 
 
 def _number(value: float):
@@ -175,9 +188,7 @@ class Switches:
 
 def symbolic_chunks(expression, columns: Sequence[Column], points: np.ndarray) -> Iterator:
     """(column, begin, values, reasons, notes) for each chunk of points, column by column;
-    notes are (index, variable, sequence, jump, left, right, condition, tie) for each switch
-    point where the column is not differentiable (see partial_at), and (index, None, (), False,
-    NaN, NaN, condition, tie) for one where it is (both sides agree)."""
+    a :class:`Note` for each point where a condition switches."""
     formulas = Formulas(expression)
     switched = Switches(formulas)
     for j, column in enumerate(columns):
@@ -190,24 +201,24 @@ def symbolic_chunks(expression, columns: Sequence[Column], points: np.ndarray) -
             chunk = points[begin : begin + CHUNK]
             values = np.empty(len(chunk))
             reasons = np.zeros(len(chunk), dtype=np.int8)
-            kinks = []
+            notes = []
             for i, point in enumerate(chunk):
                 index = begin + i
                 if single is not None:
-                    value, reason, kink = partial_at(formulas, switched, single, index, point)
+                    value, reason, note = partial_at(formulas, switched, single, index, point)
                 else:
-                    value, reason, kink = _column_at(
+                    value, reason, note = _column_at(
                         formulas, switched, column, function, order, index, point
                     )
                 values[i], reasons[i] = value, reason
-                if kink is not None:
-                    kinks.append((index, *kink))
-                    continue
-                outputs = {p.output for p in column.partials}
-                switch = next(filter(None, (switched.at(k, index, point) for k in outputs)), None)
-                if switch is not None and order >= 1:
-                    kinks.append((index, None, (), False, math.nan, math.nan, *switch))
-            yield j, begin, values, reasons, kinks
+                if note is None and order >= 1:
+                    outputs = {p.output for p in column.partials}
+                    found = (switched.at(k, index, point) for k in outputs)
+                    switch = next(filter(None, found), None)
+                    note = None if switch is None else Note(index, *switch)
+                if note is not None:
+                    notes.append(note)
+            yield j, begin, values, reasons, notes
 
 
 def _column_at(formulas, switched, column, function, order, index, point):
@@ -240,8 +251,8 @@ def converged(function, point, order: int) -> tuple[float, int]:
 
 
 def partial_at(formulas, switched, partial: Partial, index: int, point):
-    """(value, reason, kink) of one partial at one point; kink is (variable, what, jump, left,
-    right, condition, tie) where a switching condition makes it not differentiable."""
+    """(value, reason, note) of one partial at one point; the note (a :class:`Note`) where a
+    switching condition makes it not differentiable."""
     output, sequence = partial.output, partial.sequence
     value, reason = converged(formulas.function(output, sequence), point, partial.order)
     if reason != OK:
@@ -266,29 +277,41 @@ def partial_at(formulas, switched, partial: Partial, index: int, point):
         if sides is not None and not (
             _continuous(at, sides) if mpmath.isfinite(at) else _meet(sides)
         ):
-            return math.nan, KINK, _kink(variable, sequence[: k - 1], True, sides, switch)
+            return (
+                math.nan,
+                KINK,
+                _kink(index, output, variable, sequence[: k - 1], True, sides, switch),
+            )
         sides = _sides(formulas.function(output, sequence[:k]), point, variable)
         if sides is not None and not _meet(sides):
-            return math.nan, KINK, _kink(variable, sequence[:k], False, sides, switch)
+            return (
+                math.nan,
+                KINK,
+                _kink(index, output, variable, sequence[:k], False, sides, switch),
+            )
     limit, why = _limit_along(formulas.function(output, sequence), point, value, [sequence[-1]])
     return limit, why, None
 
 
-def _kink(variable, sequence, jump, sides, switch):
+def _kink(index, output, variable, sequence, jump, sides, switch) -> Note | None:
     if switch is None or sides is None:
         return None
     (right, _), (left, _) = sides
-    return (variable, sequence, jump, float(left), float(right), *switch)
+    return Note(index, *switch, variable, output, sequence, jump, float(left), float(right))
 
 
 def _limit_along(function, point, value: float, axes) -> tuple[float, int]:
     """(value, OK) where the formula is continuous at the point along each axis; its limit
     where both sides meet elsewhere (a formula that is 0/0 there); (NaN, KINK) where the
     sides differ (as references._probed, along several axes)."""
+    if not math.isfinite(value):
+        return value, OK  # beyond float64, as the table holds it
+    at = _probe_value(function, point)
+    at = at if mpmath.isfinite(at) else mpmath.mpf(value)
     limits = []
     for axis in axes:
         sides = _sides(function, point, axis)
-        if sides is None or _continuous(mpmath.mpf(value), sides):
+        if sides is None or _continuous(at, sides):
             continue
         if not _meet(sides):
             return math.nan, KINK
@@ -377,10 +400,9 @@ def numerical_chunks(
 ) -> Iterator:
     """(column, begin, values, reasons, []) for each chunk of points, column by column: each
     column's polynomial of the partials' finite-difference estimates, at their precision."""
-    outputs = getattr(expression, "outputs", (0,))
     functions = [
-        mp_function(sympy_expression(_component(expression, k)), symbols(expression))
-        for k in range(len(outputs))
+        mp_function(sympy_expression(expression.component(k)), symbols(expression))
+        for k in range(len(expression.outputs))
     ]
     for j, column in enumerate(columns):
         for begin in range(0, len(points), CHUNK):
@@ -488,19 +510,19 @@ def _stencil(function, args, counts, steps, directions, memo: dict):
 
 
 def bounded_columns(chunks, keys, n: int, timeout: float | None, stop=None):
-    """({key: (values, reasons)}, kinks) from what ``chunks()`` yields, each key (column) given
-    at most ``timeout`` seconds in a forked process, as references.bounded gives each order;
-    kinks are (key, index, ...) of the switch points found not differentiable."""
+    """({key: (values, reasons)}, notes) from what ``chunks()`` yields, each key (column)
+    given at most ``timeout`` seconds in a forked process, as references.bounded gives each
+    order; notes are (key, :class:`Note`) of the switch points."""
     keys = list(keys)
     results = {k: (np.full(n, math.nan), np.full(n, EXPENSIVE, dtype=np.int8)) for k in keys}
     notes: list = []
     if not keys:
         return results, notes
 
-    def store(k, begin, values, reasons, kinks):
+    def store(k, begin, values, reasons, found):
         results[k][0][begin : begin + len(values)] = values
         results[k][1][begin : begin + len(values)] = reasons
-        notes.extend((k, *kink) for kink in kinks)
+        notes.extend((k, note) for note in found)
 
     if not forks(timeout):
         for message in chunks():

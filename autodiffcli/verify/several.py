@@ -32,6 +32,7 @@ import numpy as np
 from autodiffcli.partials import Column, Partial, partial_name
 from autodiffcli.verify.check import CheckRow, check, compare, failure_message, render
 from autodiffcli.verify.partial_references import (
+    Note,
     bounded_columns,
     column_order,
     numerical_chunks,
@@ -207,46 +208,31 @@ def check_columns(
             )
             rows.append(ColumnRow(column.name, row))
     free = [i for i, name in enumerate(expression.variables) if name in problem.free]
-    kinks = _kink_notes(
-        [note for note in notes if note[2] is not None],
-        columns,
-        expression.variables,
-        problem.univariate,
-    )
-    switched = {note[1]: (note[-2], note[-1]) for note in notes}
+    kinks = _kinks(notes, columns, expression.variables, problem.univariate)
+    switched = {note.index: (note.condition, note.tie) for _, note in notes}
     return ColumnCheck(rows, kinks, tuple(problem.free), points[:, free], ours, switched)
 
 
-def _kink_notes(notes: list, columns: Sequence[Column], variables, legacy: bool):
-    """The first switch-point kink of each column, with how many points of it are such."""
+def _kinks(notes: list, columns: Sequence[Column], variables, legacy: bool) -> list[SwitchKink]:
+    """The first switch point where each column is not differentiable, with how many points
+    of it are such."""
     outputs = max((p.output for c in columns for p in c.partials), default=0) + 1
     names = ["f"] if outputs == 1 else [f"f{k + 1}" for k in range(outputs)]
-    first: dict[str, tuple] = {}
+    first: dict[str, Note] = {}
     count: dict[str, int] = {}
-    for j, index, variable, sequence, jump, left, right, condition, tie in notes:
+    for j, note in notes:
+        if note.variable is None:
+            continue
         name = columns[j].name
         count[name] = count.get(name, 0) + 1
-        if name not in first or index < first[name][1]:
-            first[name] = (j, index, variable, sequence, jump, left, right, condition, tie)
+        if name not in first or note.index < first[name].index:
+            first[name] = note
     out = []
-    for name, (j, index, variable, sequence, jump, left, right, condition, tie) in first.items():
-        output = columns[j].partials[0].output
-        counts = tuple(sequence.count(i) for i in range(len(variables)))
-        what = partial_name(Partial(output, counts), names, variables, legacy)
-        out.append(
-            SwitchKink(
-                name,
-                index,
-                variables[variable],
-                what,
-                jump,
-                left,
-                right,
-                condition,
-                tie,
-                count[name],
-            )
-        )
+    for name, note in first.items():
+        counts = tuple(note.sequence.count(i) for i in range(len(variables)))
+        what = partial_name(Partial(note.output, counts), names, variables, legacy)
+        sides = (note.jump, note.left, note.right, note.condition, note.tie, count[name])
+        out.append(SwitchKink(name, note.index, variables[note.variable], what, *sides))
     return out
 
 
@@ -316,7 +302,7 @@ def kink_text(result: ColumnCheck, kink: SwitchKink) -> str:
     tail = f" ({more} more such point{'s' if more > 1 else ''})" if more else ""
     return (
         f"{kink.column} at {place}, where {switch_text(kink.condition, kink.tie)}: {sides}; "
-        f"autograd gives {ours:.6g}, {convention(kink.tie)}{tail}"
+        f"autograd gives {kink.column} = {ours:.6g}, taking {convention(kink.tie)}{tail}"
     )
 
 
