@@ -248,3 +248,11 @@ def test_a_derived_column_at_a_switch_point_names_the_partial_that_has_no_deriva
         and "autograd gives curl = -0.5" in line
         for line in lines
     )
+
+
+def test_a_column_skipped_only_where_it_is_not_differentiable_is_not_unchecked():
+    code, lines, _ = checked("where(x > 0, x, 0)*y", "--at", "x=0,y=1")
+    assert code == 0, lines
+    assert rows_of(lines)["f_x", "symbolic"].endswith(
+        "nothing checked (skipped: 1 not differentiable)"
+    )
