@@ -214,11 +214,13 @@ def derive(
             curl=curl,
         )
         table_format = job.check_table_output(output, fmt.value if fmt else None)
+        from autodiffcli import writers
+
+        writers.check_fits(table_format, run.table_about(problem), bool(taylor_at))
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
         series_at = job.taylor_points(problem, taylor_at)
         seen = run.check_sample(problem, sampled) if tolerances else None
-        from autodiffcli import writers
 
         if not quiet and job.several(problem):
             message("Grid", "cyan", job.describe_points(problem))

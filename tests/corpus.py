@@ -68,4 +68,8 @@ CORPUS = [
     ("expm1(x)/x", (0.2, 2)),
     ("log10(x)*log2(x)", (0.5, 4)),
     ("sqrt(x)*sinc(x)", (0.2, 2)),
+    # Piecewise, on grids that miss their switch points.
+    ("where(x < 0, x^2, x^3)", (-2.05, 2)),
+    ("max(x, 1 - x)", (-2.05, 2)),
+    ("min(exp(x), 2)", (-2, 2.1)),
 ]

@@ -28,6 +28,18 @@ POINTS = {
 }
 # Expressions that reach each row of the table once, wrapped so the argument is in the domain.
 CALLS = {name: f"{name}(x)" for name in lang.FUNCTIONS} | {
+    "where": "where(x > 0, sqrt(x), x^2)",
+    "min": "min(x, 1 - x)",
+    "max": "max(x^2, 2*x)",
+    "lt": "where(x < 0.3, x, 0)",
+    "le": "where(x <= 0.3, x, 0)",
+    "gt": "where(x > 0.3, x, 0)",
+    "ge": "where(x >= 0.3, x, 0)",
+    "eq": "where(x == 0.3, x, 0)",
+    "ne": "where(x != 0.3, x, 0)",
+    "and": "where(x > -1 and x < 1, x, 0)",
+    "or": "where(x < -1 or x > 1, x, 0)",
+    "not": "where(not x > 1, x, 0)",
     "pow": "pow(x, 3) + pow(2, x) + x**x",
     "add": "x + 2",
     "sub": "x - 2",

@@ -86,7 +86,9 @@ def test_every_operation_has_a_latex_template():
 
 @pytest.mark.parametrize("name", sorted(lang.FUNCTIONS))
 def test_every_function_renders_in_mathtext(name):
-    arguments = ", ".join(["x", "2"][: lang.FUNCTIONS[name].arity])
+    arguments = ", ".join(
+        ["x > 0" if name == "where" else "x", "2", "x"][: lang.FUNCTIONS[name].arity]
+    )
     assert renders(lang.latex(lang.parse(f"{name}({arguments})")))
 
 

@@ -458,3 +458,10 @@ def test_parquet_metadata_order_is_the_highest_order_the_columns_hold(tmp_path):
     args = ["x^2+y^2", "--laplacian", "--var", "x=0:1:3j", "--var", "y=0:1:2j"]
     assert invoke("derive", *args, "-q", "-o", str(path)).exit_code == 0
     assert parquet_metadata(path)["autodiff.order"] == "2"
+
+
+def test_netcdf_of_scattered_points_is_refused_before_torch_loads():
+    loaded = modules_loaded_by(
+        "derive", "x*y", "--input", "-", "-o", "t.nc", exit_code=2, input="x,y\n1,2\n"
+    )
+    assert "torch" not in loaded

@@ -229,7 +229,9 @@ def test_interpolation_weights_recover_every_monomial_exactly(m, order):
     for d in range(1, order + 1):
         weights = np.array(interpolation.weights(m, order, d))
         for target, i in enumerate(interpolation.multi_indices(m, d)):
-            values = np.array([math.prod(s**e for s, e in zip(v, i)) for v in directions])
+            values = np.array(
+                [math.prod(s**e for s, e in zip(v, i, strict=True)) for v in directions]
+            )
             recovered = weights @ values
             expected = np.eye(len(recovered))[target]
             np.testing.assert_allclose(recovered, expected, atol=1e-12)
@@ -251,7 +253,7 @@ def test_taylor_at_gives_d2l_s_quadratic_approximation():
     terms = run.taylor_terms(problem, [{"x": -1.0, "y": 0.0}])
     by_power = {
         (int(a), int(b)): c
-        for a, b, c in zip(terms["power_x"], terms["power_y"], terms["coefficient"])
+        for a, b, c in zip(terms["power_x"], terms["power_y"], terms["coefficient"], strict=True)
     }
     e = math.exp(-1)
     # e^-1 (-1 - (x+1) + (x+1)^2 + y^2)

@@ -22,7 +22,6 @@ from autodiffcli.lang.emit import (
     python_source,
 )
 from autodiffcli.lang.ops import (
-    CALLABLE,
     CONDITIONS,
     CONSTANTS,
     FUNCTIONS,
@@ -34,7 +33,6 @@ from autodiffcli.lang.ops import (
 from autodiffcli.lang.parse import DEFAULT_VARIABLES, Expression, Node, parse
 
 __all__ = [
-    "CALLABLE",
     "CONDITIONS",
     "CONSTANTS",
     "DEFAULT_VARIABLES",

@@ -32,7 +32,7 @@ import re
 import types
 from collections.abc import Sequence
 
-from autodiffcli.lang.ops import CONDITIONS, CONSTANTS, OPS, PIECEWISE, Op, row
+from autodiffcli.lang.ops import CONDITIONS, CONSTANTS, OPS, Op, row
 from autodiffcli.lang.parse import Expression, Node
 
 # A guard context: the (condition node, branch) pairs of the wheres around a node, outermost
@@ -60,7 +60,7 @@ def fold(expression: Expression, variables: Sequence, constant, apply) -> list:
         elif node.op == "const":
             values.append(constant(node))
         else:
-            op = OPS.get(node.op) or PIECEWISE[node.op]  # ops.row, inline: this loop is hot
+            op = OPS[node.op]  # ops.row, inline: this loop is hot
             values.append(apply(node, op, [values[i] for i in node.args]))
     return values
 

@@ -13,7 +13,7 @@ import re
 import warnings
 
 from autodiffcli.errors import ExpressionError, printable
-from autodiffcli.lang.ops import CALLABLE, CONSTANTS, FUNCTIONS
+from autodiffcli.lang.ops import CONSTANTS, FUNCTIONS
 
 
 def parse_quietly(source: str) -> ast.Expression:
@@ -123,12 +123,12 @@ def _missing_operator_hint(text: str) -> tuple[str, int]:
         return "", 0
     left, right = shown(left), shown(right)
     function = ALIASES.get(left, left)
-    if function in CALLABLE:
+    if function in FUNCTIONS:
         fix = f"did you mean {function}({right})?"
     elif left == ")":
         fix = "write '*' to multiply"
     else:
-        fix = f"did you mean {left}*{right}{'(...)' if right in CALLABLE else ''}?"
+        fix = f"did you mean {left}*{right}{'(...)' if right in FUNCTIONS else ''}?"
     return f"expected an operator between '{left}' and '{right}'; {fix}", column
 
 

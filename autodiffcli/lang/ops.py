@@ -8,8 +8,7 @@ torch function used as it is, :func:`careful` for one whose numerically careful 
 :mod:`autodiffcli.lang.stable`. Adding a function means adding its row, every column filled.
 
 The piecewise rows (:data:`PIECEWISE`: ``where``, ``min``, ``max``, the comparisons and
-``and``/``or``/``not``) are kept beside :data:`OPS`, the operations of numbers; :func:`row`
-finds a row in either, and is what the compilers read. Their semantics:
+``and``/``or``/``not``) are rows of the same table. Their semantics:
 
 - A comparison, or a combination of comparisons, is a *condition*: a true/false value per point,
   allowed only as ``where()``'s first argument. It is decided by the values at the point (in the
@@ -299,20 +298,20 @@ _PIECEWISE = [
 ]
 # fmt: on
 
-FUNCTIONS: dict[str, Op] = {op.name: op for op in _FUNCTIONS}
-# The operator ** is the function pow: one row serves both.
-OPS: dict[str, Op] = {op.name: op for op in _OPERATORS} | FUNCTIONS
 # The piecewise rows: where, min, max, the comparisons, and/or/not (see the module docstring).
 PIECEWISE: dict[str, Op] = {op.name: op for op in _PIECEWISE}
 # The functions users call: the table's functions, where, min and max.
-CALLABLE: dict[str, Op] = FUNCTIONS | {name: PIECEWISE[name] for name in ("where", "min", "max")}
+FUNCTIONS: dict[str, Op] = {op.name: op for op in _FUNCTIONS} | {
+    name: PIECEWISE[name] for name in ("where", "min", "max")
+}
+# Every row. The operator ** is the function pow: one row serves both.
+OPS: dict[str, Op] = {op.name: op for op in _OPERATORS} | FUNCTIONS | PIECEWISE
 # The rows whose result is a condition (true/false per point), not a number.
 CONDITIONS: frozenset[str] = frozenset(PIECEWISE) - {"where", "min", "max"}
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 
 def row(name: str) -> Op:
-    """The row of an operation of the tape, of OPS or PIECEWISE: what the compilers read (looked
-    up at each use, so a row replaced in OPS, as tests do, is the row they run)."""
-    op = OPS.get(name)
-    return op if op is not None else PIECEWISE[name]
+    """The row of an operation of the tape: what the compilers read (looked up at each use, so
+    a row replaced in OPS, as tests do, is the row they run)."""
+    return OPS[name]

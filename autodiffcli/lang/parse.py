@@ -39,7 +39,7 @@ from autodiffcli.lang.hints import (
     suggestion,
     syntax_error,
 )
-from autodiffcli.lang.ops import CALLABLE, CONDITIONS, CONSTANTS, FUNCTIONS
+from autodiffcli.lang.ops import CONDITIONS, CONSTANTS, FUNCTIONS
 
 # Without a declaration, an expression is a function of x.
 DEFAULT_VARIABLES = ("x",)
@@ -79,7 +79,7 @@ class Node:
     A variable's node has op "var" and its name as label; a constant's, op "const".
     """
 
-    op: str  # "var", "const", or a key of OPS or PIECEWISE
+    op: str  # "var", "const", or a key of OPS
     args: tuple[int, ...] = ()
     value: float = 0.0
     label: str = ""
@@ -240,7 +240,7 @@ def _check_variables(variables: Sequence[str]) -> tuple[str, ...]:
     """The declared names, each a new identifier: not a function, constant or keyword."""
     names = tuple(variables)
     for name in names:
-        taken = name in CALLABLE or name in CONSTANTS or keyword.iskeyword(name)
+        taken = name in FUNCTIONS or name in CONSTANTS or keyword.iskeyword(name)
         if not name.isidentifier() or taken or names.count(name) > 1:
             raise ExpressionError(f"'{shown(name)}' cannot be a variable name")
     if not names:
@@ -503,16 +503,16 @@ def _check_call(node: ast.Call, source: str, variables: tuple[str, ...]) -> None
     if not isinstance(node.func, ast.Name):
         raise ExpressionError(_not_allowed(node.func, variables))
     name = node.func.id
-    if name not in CALLABLE:
+    if name not in FUNCTIONS:
         if name in variables or name in CONSTANTS:
             raise ExpressionError(f"'{name}' is not a function; write '{name}*(...)' to multiply")
-        hint = suggestion(name, CALLABLE) or f"; the functions are {', '.join(sorted(CALLABLE))}"
+        hint = suggestion(name, FUNCTIONS) or f"; the functions are {', '.join(sorted(FUNCTIONS))}"
         raise ExpressionError(f"unknown function '{shown(name)}'{hint}")
     if node.keywords:
         raise ExpressionError(f"{name}() takes no keyword arguments")
     if any(isinstance(arg, ast.Starred) for arg in node.args):
         raise ExpressionError(f"{name}() does not accept '*' unpacking")
-    expected = CALLABLE[name].arity
+    expected = FUNCTIONS[name].arity
     if len(node.args) != expected:
         plural = "argument" if expected == 1 else "arguments"
         example = f"{name}({', '.join(['x', 'y'][:expected])})"
@@ -525,15 +525,16 @@ def _check_call(node: ast.Call, source: str, variables: tuple[str, ...]) -> None
 def _check_name(name: str, variables: tuple[str, ...]) -> None:
     if name in variables or name in CONSTANTS:
         return
-    if name in CALLABLE:
-        call = f"{name}({variables[0]})" if name in FUNCTIONS else f"{name}({variables[0]}, 0)"
+    if name in FUNCTIONS:
+        arity = FUNCTIONS[name].arity
+        call = f"{name}({variables[0]})" if arity == 1 else f"{name}({variables[0]}, 0)"
         if name == "where":
             call = _where_example(variables)
         raise ExpressionError(f"'{name}' is a function; call it as {call}")
     glued = glued_call(name, variables)
     if glued:
         raise ExpressionError(f"unknown name '{shown(name)}' - did you mean {glued}?")
-    known = {**dict.fromkeys(variables), **CONSTANTS, **CALLABLE}
+    known = {**dict.fromkeys(variables), **CONSTANTS, **FUNCTIONS}
     raise ExpressionError(
         f"unknown name '{shown(name)}'{suggestion(name, known)}; "
         f"{_variables_text(variables)} and the constants are 'pi' and 'e'"

@@ -6,7 +6,7 @@ forward tangent and the reverse adjoint, and df/dx assembled by sympy beside the
 
 from __future__ import annotations
 
-from autodiffcli.lang import OPS, Expression
+from autodiffcli.lang import CONDITIONS, OPS, Expression
 from autodiffcli.lesson.probes import CLAIM_RTOL, compare, derivative_at
 from autodiffcli.lesson.reasons import Verdict
 from autodiffcli.lesson.report import Section
@@ -44,6 +44,14 @@ def trace_section(
         ["node", "op", "inputs", "value", "local partials", "tangent dv/dx", "adjoint df/dv"],
         [_trace_row(row) for row in rows],
     )
+    if expression.has_where:
+        section.text(
+            "A condition's value is 1 (true) or 0 (false), and it has no derivative. Inside a "
+            "where(), each branch reads x through a guard: where the branch is not taken at "
+            "the point, it reads x detached from the graph, so its tangent and adjoint are 0 "
+            "there, whatever its local partials say. This keeps a NaN or inf of the branch not "
+            "taken out of the derivative."
+        )
     formulas = local_formulas(expression, rows)
     if formulas:
         section.text(
@@ -85,13 +93,22 @@ def local_formulas(expression: Expression, rows: list[dict]) -> list[str]:
         if not node.args or not depends[index]:
             continue
         arguments = [
-            sympy.Symbol(f"v{j}", real=True) if depends[j] else sympy_constant(expression.nodes[j])
+            sympy.Symbol(f"v{j}")  # a condition: true or false
+            if expression.nodes[j].op in CONDITIONS
+            else sympy.Symbol(f"v{j}", real=True)
+            if depends[j]
+            else sympy_constant(expression.nodes[j])
             for j in node.args
         ]
         formula = OPS[node.op].sympy(sympy, *arguments)
+        if node.op in CONDITIONS:
+            lines.append(
+                f"v{index} = {sympy.sstr(formula)}: a condition (true or false), with no derivative"
+            )
+            continue
         partials = []
         for position, j in enumerate(node.args):
-            if not depends[j]:
+            if not depends[j] or expression.nodes[j].op in CONDITIONS:
                 continue
             # DiracDelta terms vanish off the corner, where the derivative is undefined anyway
             partial = sympy.diff(formula, arguments[position]).replace(

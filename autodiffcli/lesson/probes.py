@@ -14,7 +14,7 @@ import torch.autograd.forward_ad as fwad
 
 from autodiffcli.engines import reverse, taylor
 from autodiffcli.engines.graph import count_nodes, node_name, walk
-from autodiffcli.lang import OPS, Expression, evaluate_nodes
+from autodiffcli.lang import CONDITIONS, OPS, Expression, evaluate_nodes
 
 # Forward vs reverse: sizes of the measured problems.
 MEMORY_POINTS = 10_000
@@ -115,11 +115,13 @@ def _tangents(expression: Expression, x: torch.Tensor) -> list[float]:
 def _local_partials(expression, index: int, values, depends) -> list[float | None]:
     """dv_index/dv_j for each input j of the node, by torch on that one operation."""
     node = expression.nodes[index]
-    if not node.args:
-        return []
+    if not node.args or node.op in CONDITIONS:  # a condition is true or false: no derivative
+        return [None] * len(node.args)
     dtype = torch.float64
     leaves = [
-        torch.tensor([values[j][0]], dtype=dtype, requires_grad=True)
+        torch.tensor([bool(values[j][0])])
+        if expression.nodes[j].op in CONDITIONS
+        else torch.tensor([values[j][0]], dtype=dtype, requires_grad=True)
         if depends[j]
         else torch.tensor(values[j][0], dtype=dtype)
         for j in node.args
