@@ -13,6 +13,7 @@ from autodiffcli import devices, partials, variables
 from autodiffcli import domain as domains
 from autodiffcli.errors import GridError, OptionError
 from autodiffcli.limits import (
+    AUTO_MIXED_REVERSE_UP_TO,
     AUTO_REVERSE_UP_TO,
     DEFAULT_CHECK_POINTS,
     DEFAULT_MAX_POINTS,
@@ -145,7 +146,8 @@ def prepare(
         shortcuts=shortcuts,
     )
     plan = problem.plan  # refuses a shortcut that does not fit f (div of a scalar...)
-    chosen = resolve_method(method, plan.order, problem.outputs, len(resolved.wrt))
+    mixed = any(len(set(p.sequence)) > 1 for p in plan.partials)
+    chosen = resolve_method(method, plan.order, problem.outputs, len(resolved.wrt), mixed)
     devices.check_name(device)
     check_representable(domain, dtype)
     memory = check_max_memory(max_memory)
@@ -341,16 +343,19 @@ def check_max_memory(value: float | None) -> int:
     return int(value)
 
 
-def resolve_method(method: str, order: int, outputs: int = 1, inputs: int = 1) -> str:
+def resolve_method(
+    method: str, order: int, outputs: int = 1, inputs: int = 1, mixed: bool = False
+) -> str:
     """The engine for ``order``: ``auto`` is autograd's reverse mode at order 1 (forward mode
     when f has fewer inputs than outputs: n forward passes against m reverse ones), Taylor
-    mode above."""
+    mode above, except that ``mixed`` partials of several variables stay with nested reverse
+    mode up to order AUTO_MIXED_REVERSE_UP_TO (see limits)."""
     check_choice("method", method, METHODS)
     check_order(order)
     if method == "auto":
-        if order > AUTO_REVERSE_UP_TO:
-            return "taylor"
-        return "forward" if inputs < outputs else "reverse"
+        if order <= AUTO_REVERSE_UP_TO:
+            return "forward" if inputs < outputs else "reverse"
+        return "reverse" if mixed and order <= AUTO_MIXED_REVERSE_UP_TO else "taylor"
     if method == "reverse" and order > REVERSE_MAX_ORDER:
         raise OptionError(
             f"{{opt.method}}=reverse goes up to order {REVERSE_MAX_ORDER} (its graph grows "

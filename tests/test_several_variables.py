@@ -329,3 +329,15 @@ def test_vector_partials_of_order_2_agree_between_engines():
 def test_the_branch_not_taken_leaks_no_nan_into_partials():
     table = derive("where(x > 0, sqrt(x), 0)*y", at={"x": -1.0, "y": 2.0}, order=3)
     assert all(table[name][0] == 0 for name in list(table)[2:])
+
+
+def test_auto_keeps_mixed_partials_with_nested_reverse_mode_up_to_order_4():
+    assert job.prepare("x*y", order=4).method == "reverse"
+    assert job.prepare("x*y", order=5).method == "taylor"
+    assert job.prepare("x*y", laplacian=True).method == "taylor"  # pure partials only
+    assert job.prepare("sin(x)", order=2).method == "taylor"
+
+
+def test_the_default_engine_keeps_structural_zeros_of_mixed_partials_exact():
+    table = derive("x/y", at={"x": -2.0, "y": 0.3}, order=4)
+    assert table["f_xxyy"][0] == 0.0 and table["f_xxxy"][0] == 0.0
