@@ -287,7 +287,14 @@ def convention(tie: bool) -> str:
 def kink_text(result: ColumnCheck, kink: SwitchKink) -> str:
     """One switch point where a column has no derivative, and what the engine gave there."""
     place = result.at(kink.index, "=", lambda v: f"{v:.6g}")
-    if kink.jump:
+    beside = math.isclose(kink.left, kink.right, rel_tol=1e-9)
+    if kink.jump and beside and kink.what in result.ours:
+        at = float(result.ours[kink.what][kink.index])
+        sides = (
+            f"{kink.what} is {kink.left:.6g} just beside the point on both sides along "
+            f"{kink.variable}, but {at:.6g} at it"
+        )
+    elif kink.jump:
         sides = (
             f"{kink.what} jumps from {kink.left:.6g} (left) to {kink.right:.6g} (right) along "
             f"{kink.variable}"
