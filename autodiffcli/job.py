@@ -193,7 +193,7 @@ def _ranges(value) -> dict[str, object]:
     out: dict[str, object] = {}
     if isinstance(value, Mapping):
         for name, spec in value.items():
-            out[str(name)] = _range_value(str(name), spec)
+            out[str(name)] = _range_value(spec)
         return out
     for text in _listed(value):
         name, equals, spec = str(text).partition("=")
@@ -205,13 +205,10 @@ def _ranges(value) -> dict[str, object]:
                 value=name,
             )
         out[name] = spec.strip() if equals else None
-    return {n: (s if s is not None else _DEFAULT_RANGE) for n, s in out.items()}
+    return out  # NAME alone (None): the default range, chosen by variables.resolve
 
 
-_DEFAULT_RANGE = None  # --var NAME alone: the default range, filled in by variables.resolve
-
-
-def _range_value(name: str, spec) -> object:
+def _range_value(spec) -> object:
     if isinstance(spec, str) or spec is None:
         return spec
     if isinstance(spec, tuple) and len(spec) == 3:

@@ -80,7 +80,7 @@ class Problem:
     @property
     def outputs(self) -> int:
         """The number of components of f."""
-        return len(getattr(self.expression, "outputs", (0,)))
+        return len(self.expression.outputs)
 
     @property
     def univariate(self) -> bool:

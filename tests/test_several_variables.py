@@ -341,3 +341,31 @@ def test_auto_keeps_mixed_partials_with_nested_reverse_mode_up_to_order_4():
 def test_the_default_engine_keeps_structural_zeros_of_mixed_partials_exact():
     table = derive("x/y", at={"x": -2.0, "y": 0.3}, order=4)
     assert table["f_xxyy"][0] == 0.0 and table["f_xxxy"][0] == 0.0
+
+
+def test_partials_beyond_a_polynomial_degree_are_exactly_zero_in_taylor_mode():
+    table = derive("x/y", at={"x": -2.0, "y": 0.3}, order=8, method="taylor")
+    assert table["f_xxyy"][0] == 0.0 and table["f_xxxyyyyy"][0] == 0.0
+    assert table["f_xyyyyyyy"][0] != 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "variable", "degree"),
+    [
+        ("x/y", "x", 1),
+        ("x/y", "y", math.inf),
+        ("x^2*y^3/(1 + x^2)", "y", 3),
+        ("(x + y)^3 - x*y", "x", 3),
+        ("where(y > 0, x^2, x)", "x", 2),
+        ("where(x > 0, x^2, x)", "x", math.inf),
+        ("max(x, 0)", "x", math.inf),
+        ("x^0.5", "x", math.inf),
+        ("sin(y)*x", "x", 1),
+    ],
+)
+def test_the_degree_of_f_in_a_variable_is_read_from_the_tape(text, variable, degree):
+    from autodiffcli import lang
+    from autodiffcli.lang.degree import degrees
+
+    parsed = lang.parse(text, variables=("x", "y"))
+    assert degrees(parsed, variable)[-1] == degree

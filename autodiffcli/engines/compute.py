@@ -50,7 +50,7 @@ def chunks(problem, target: Target, chunk_points: int | None = None) -> Iterator
 
 def components_of(expression) -> Callable[..., list[torch.Tensor]]:
     """f as a function of one tensor per variable that returns the list of its components."""
-    if len(getattr(expression, "outputs", (0,))) > 1:
+    if len(expression.outputs) > 1:
         return lambda *inputs: lang.evaluate_outputs(expression, inputs)
     f = function_of(expression)
     return lambda *inputs: [f(*inputs)]
@@ -59,7 +59,8 @@ def components_of(expression) -> Callable[..., list[torch.Tensor]]:
 def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
     """The problem's engine as a function of one chunk's inputs: its columns after the
     points. One variable's pure derivatives go through the univariate engines; everything
-    else through the partials of the multivariate ones, combined per column."""
+    else through the partials of the multivariate ones, combined per column. A partial that
+    is 0 by structure (lang.structural_zero: f_xx of x/y) is written 0, not computed."""
     plan = problem.plan
     axis = _one_axis(plan)
     if axis is not None:
@@ -68,16 +69,24 @@ def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
             return functools.partial(taylor.derivatives, problem.expression, order=order, wrt=axis)
         f = function_of(problem.expression)
         return lambda inputs: reverse.derivatives(f, inputs, order, axis)
-    wanted = plan.partials
+    expression = problem.expression
+    zeros = [p for p in plan.partials if lang.structural_zero(expression, p.output, p.counts)]
+    wanted = [p for p in plan.partials if p not in zeros]
     if problem.method == "taylor":
-        engine = functools.partial(taylor.partials, problem.expression, wanted=wanted)
+        engine = functools.partial(taylor.partials, expression, wanted=wanted)
     elif problem.method == "forward":
-        components = components_of(problem.expression)
+        components = components_of(expression)
         engine = lambda inputs: forward.partials(components, inputs, wanted)  # noqa: E731
     else:
-        components = components_of(problem.expression)
+        components = components_of(expression)
         engine = lambda inputs: reverse.partials(components, inputs, wanted)  # noqa: E731
-    return lambda inputs: evaluate_columns(plan, engine(inputs), inputs[0])
+
+    def derive(inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        values = engine(inputs) if wanted else {}
+        values.update({p: torch.zeros_like(inputs[0]) for p in zeros})
+        return evaluate_columns(plan, values, inputs[0])
+
+    return derive
 
 
 def _one_axis(plan) -> int | None:

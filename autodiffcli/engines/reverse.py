@@ -208,11 +208,16 @@ def _gradients(y: torch.Tensor, leaves: list[torch.Tensor], create_graph: bool) 
 
 def partial_graph_nodes(f: Callable, wanted: Sequence, arity: int, dtype, device) -> int:
     """Nodes of the autograd graphs that computing ``wanted`` keeps alive, probed on one
-    point, for chunk sizing (the largest graph of any partial, counted with its ancestors)."""
+    point, for chunk sizing: the partials on the way to them are built (with their graphs),
+    and the last order, not built, is taken to grow the largest graph 4x."""
     inputs = [torch.ones(1, dtype=dtype, device=device) for _ in range(arity)]
     deepest = max(p.order for p in wanted)
-    below = [p for p in wanted if p.order < deepest] or list(wanted)
+    n = len(wanted[0].counts)
+    below = [
+        type(wanted[0])(output, tuple(sequence.count(i) for i in range(n)))
+        for output, sequence in _prefixes(wanted)
+        if len(sequence) < deepest
+    ]
     values = partials(f, inputs, below, create_graph=True)
     nodes = max((count_nodes(v) for v in values.values()), default=0)
-    growth = 4 if deepest > max(p.order for p in below) else 1
-    return max(nodes * growth, 1)
+    return max(nodes * (4 if deepest else 1), 1)

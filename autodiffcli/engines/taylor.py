@@ -249,7 +249,7 @@ def _roots(expression: Expression, inputs, order: int, direction) -> list[torch.
     nodes = node_series(expression, inputs, order, direction=direction)
     like = inputs[0]
     out = []
-    for index in getattr(expression, "outputs", (len(expression.nodes) - 1,)):
+    for index in expression.outputs:
         root = nodes[index]
         if root.dim() == 0:  # this component depends on no variable
             full = torch.zeros((order + 1, like.numel()), dtype=like.dtype, device=like.device)

@@ -2,14 +2,16 @@
 
 :mod:`ops` is the table (one row per operation), :mod:`parse` reads text into a tape (with
 :mod:`hints`, what its error messages suggest), :mod:`emit` folds the tape into torch, Python
-source or LaTeX, and :mod:`stable` holds the numerically careful torch forms. Nothing here
-imports torch until a tape is evaluated.
+source or LaTeX, :mod:`degree` finds the partials that are 0 by structure, and :mod:`stable`
+holds the numerically careful torch forms. Nothing here imports torch until a tape is
+evaluated.
 
 Besides the functions of one number, the language has piecewise functions (``where``, ``min``,
 ``max``, conditions built from comparisons and and/or/not: :mod:`ops` says what they mean)
 and vector-valued expressions (a top-level list, ``[x*y, x + y^2]``: :mod:`parse`).
 """
 
+from autodiffcli.lang.degree import structural_zero
 from autodiffcli.lang.emit import (
     careful_definitions,
     evaluate,
@@ -53,4 +55,5 @@ __all__ = [
     "parse",
     "python_source",
     "row",
+    "structural_zero",
 ]
