@@ -222,7 +222,7 @@ def derive(
         series_at = job.taylor_points(problem, taylor_at)
         seen = run.check_sample(problem, sampled) if tolerances else None
 
-        if not quiet and job.several(problem):
+        if not quiet and job.several(problem) and not series_at:
             message("Grid", "cyan", job.describe_points(problem))
         run.target(problem)  # torch loads before the file opens: Ctrl-C mid-import leaves nothing
         with (

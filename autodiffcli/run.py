@@ -172,6 +172,8 @@ def taylor_terms(problem: Problem, points: Sequence[dict]) -> dict:
     for row, point in enumerate(points):
         for column in plan.columns:
             partial = column.single
+            if partial is None:  # det_J of a square Jacobian: not a term of the series
+                continue
             value = float(columns[column.name][row])
             for n in problem.free:
                 out[f"{n}0"].append(point[n])

@@ -369,3 +369,10 @@ def test_the_degree_of_f_in_a_variable_is_read_from_the_tape(text, variable, deg
 
     parsed = lang.parse(text, variables=("x", "y"))
     assert degrees(parsed, variable)[-1] == degree
+
+
+def test_taylor_at_of_a_vector_function_gives_each_component_s_terms():
+    result = invoke("derive", "[x*y, x + y^2]", "-k", "1", "--taylor-at", "x=1,y=2")
+    assert header(result)[5] == "component"
+    assert len(rows(result)) == 6  # 2 components x (1 + 2) terms, no det_J
+    assert "Grid" not in result.stderr  # the grid is not what is written

@@ -208,8 +208,8 @@ def _gradients(y: torch.Tensor, leaves: list[torch.Tensor], create_graph: bool) 
 
 def partial_graph_nodes(f: Callable, wanted: Sequence, arity: int, dtype, device) -> int:
     """Nodes of the autograd graphs that computing ``wanted`` keeps alive, probed on one
-    point, for chunk sizing: the partials on the way to them are built (with their graphs),
-    and the last order, not built, is taken to grow the largest graph 4x."""
+    point, for chunk sizing: at order 1, f's graph; above, the partials on the way are built
+    (with their graphs), and the last order, not built, is taken to grow the largest 4x."""
     inputs = [torch.ones(1, dtype=dtype, device=device) for _ in range(arity)]
     deepest = max(p.order for p in wanted)
     n = len(wanted[0].counts)
@@ -218,6 +218,10 @@ def partial_graph_nodes(f: Callable, wanted: Sequence, arity: int, dtype, device
         for output, sequence in _prefixes(wanted)
         if len(sequence) < deepest
     ]
+    if deepest == 1:  # the graph is f's own, which one backward pass walks
+        with torch.enable_grad():
+            leaves = [tensor.requires_grad_(True) for tensor in inputs]
+            return max(max(count_nodes(y) for y in f(*leaves)), 1)
     values = partials(f, inputs, below, create_graph=True)
     nodes = max((count_nodes(v) for v in values.values()), default=0)
-    return max(nodes * (4 if deepest else 1), 1)
+    return max(nodes * 4, 1)
