@@ -289,15 +289,20 @@ def render(
         f"{'max abs err':>11}  {'max rel err':>11}  {'worst at x':>12}  result",
     ]
     for row in rows:
-        result = "ok" if row.passed else f"FAIL ({row.failures} points)"
-        if row.checked == 0:
-            result = "nothing checked"
-        elif row.skipped and row.passed:
-            result = f"ok on {row.checked} of {row.checked + row.skipped} points"
-        if row.reasons:
-            result += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
         lines.append(
             f"{row.order:>5}  {row.reference:<9}  {row.checked:>7}  {row.skipped:>7}  "
-            f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {row.worst_x:>12.6g}  {result}"
+            f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {row.worst_x:>12.6g}  {result_text(row)}"
         )
     return "\n".join(lines)
+
+
+def result_text(row: CheckRow) -> str:
+    """A report row's last cell: ok, FAIL, or what was checked and why points were skipped."""
+    text = "ok" if row.passed else f"FAIL ({row.failures} points)"
+    if row.checked == 0:
+        text = "nothing checked"
+    elif row.skipped and row.passed:
+        text = f"ok on {row.checked} of {row.checked + row.skipped} points"
+    if row.reasons:
+        text += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
+    return text

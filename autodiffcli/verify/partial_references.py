@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -22,8 +21,6 @@ from autodiffcli.verify.references import (
     CHUNK,
     CONSTANT_DIGITS,
     CONVERGENCE_BITS,
-    EXPENSIVE,
-    FAILED,
     KINK,
     NUMERIC_DIGITS,
     NUMERIC_REACH,
@@ -34,11 +31,10 @@ from autodiffcli.verify.references import (
     UNCONVERGED,
     UNDEFINED,
     UNRESOLVED,
-    _forked,
     _real,
-    _until_budget,
+    _store,
+    bounded,
     converged_value,
-    forks,
     mp_function,
     symbols,
     sympy_expression,
@@ -511,28 +507,15 @@ def _stencil(function, args, counts, steps, directions, memo: dict):
 
 def bounded_columns(chunks, keys, n: int, timeout: float | None, stop=None):
     """({key: (values, reasons)}, notes) from what ``chunks()`` yields, each key (column)
-    given at most ``timeout`` seconds in a forked process, as references.bounded gives each
-    order; notes are (key, :class:`Note`) of the switch points."""
+    given at most ``timeout`` seconds in a forked process, by references.bounded; notes are
+    (key, :class:`Note`) of the switch points, which each message carries last."""
     keys = list(keys)
-    results = {k: (np.full(n, math.nan), np.full(n, EXPENSIVE, dtype=np.int8)) for k in keys}
     notes: list = []
     if not keys:
-        return results, notes
+        return {}, notes
 
-    def store(k, begin, values, reasons, found):
-        results[k][0][begin : begin + len(values)] = values
-        results[k][1][begin : begin + len(values)] = reasons
+    def store(results, k, begin, values, reasons, found):
+        _store(results, k, begin, values, reasons)
         notes.extend((k, note) for note in found)
 
-    if not forks(timeout):
-        for message in chunks():
-            store(*message)
-        return results, notes
-    with _forked(chunks) as receive:
-        for message in _until_budget(receive, keys, n, timeout, stop or threading.Event()):
-            if message[0] == "error":
-                for _, reasons in results.values():
-                    reasons[reasons == EXPENSIVE] = FAILED
-                break
-            store(*message)
-    return results, notes
+    return bounded(chunks, keys, n, timeout, stop, store), notes

@@ -379,15 +379,18 @@ def bounded(
     n: int,
     timeout: float | None,
     stop: threading.Event | None = None,
+    store: Callable | None = None,
 ):
     """{order: (values, reasons)} from the chunks ``chunks()`` yields, each order given at most
     ``timeout`` seconds (None: no limit, computed here). Past the budget, or once ``stop`` is
     set (the main thread was interrupted), the work is stopped (a forked process is killed)
-    and the points not done are marked too expensive."""
+    and the points not done are marked too expensive. ``store(results, *message)`` puts one
+    message's values in place (default: a message is (order, begin, values, reasons))."""
+    store = store or _store
     results = {k: (np.full(n, math.nan), np.full(n, EXPENSIVE, dtype=np.int8)) for k in orders}
     if not forks(timeout):
-        for k, begin, values, reasons in chunks():
-            _store(results, k, begin, values, reasons)
+        for message in chunks():
+            store(results, *message)
         return results
     with _forked(chunks) as receive:
         for message in _until_budget(receive, orders, n, timeout, stop or threading.Event()):
@@ -395,7 +398,7 @@ def bounded(
                 for _, reasons in results.values():
                     reasons[reasons == EXPENSIVE] = FAILED
                 break
-            _store(results, *message)
+            store(results, *message)
     return results
 
 

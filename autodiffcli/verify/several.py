@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autodiffcli.partials import Column, Partial, partial_name
-from autodiffcli.verify.check import CheckRow, check, compare, failure_message, render
+from autodiffcli.verify.check import CheckRow, check, compare, failure_message, render, result_text
 from autodiffcli.verify.partial_references import (
     Note,
     bounded_columns,
@@ -256,16 +256,9 @@ def render_columns(result: ColumnCheck, rtol: float, atol: float, method=None, z
     )
     for r, place in zip(result.rows, places, strict=True):
         row = r.row
-        outcome = "ok" if row.passed else f"FAIL ({row.failures} points)"
-        if row.checked == 0:
-            outcome = "nothing checked"
-        elif row.skipped and row.passed:
-            outcome = f"ok on {row.checked} of {row.checked + row.skipped} points"
-        if row.reasons:
-            outcome += " (skipped: " + ", ".join(f"{n} {why}" for why, n in row.reasons) + ")"
         lines.append(
             f"{r.column:<{wide}}  {row.reference:<9}  {row.checked:>7}  {row.skipped:>7}  "
-            f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {place:<{at_wide}}  {outcome}"
+            f"{row.max_abs:>11.3e}  {row.max_rel:>11.3e}  {place:<{at_wide}}  {result_text(row)}"
         )
     if result.kinks:
         lines.append("not differentiable where a condition switches (skipped, not failed):")
