@@ -6,6 +6,7 @@ whole to the engines, so that no layer unpacks it into loose arguments.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from autodiffcli import partials
@@ -92,14 +93,14 @@ class Problem:
             and self.wrt_indices == (self.expression.variables.index(self.free[0]),)
         )
 
-    @property
+    @functools.cached_property
     def plan(self) -> partials.Plan:
-        """The table's columns after the points, and the partials they need."""
-        order = self.order
+        """The table's columns after the points, and the partials they need (planned once per
+        problem; dataclasses.replace makes a new problem, planned anew)."""
         return partials.plan(
             self.expression.variables,
             self.outputs,
-            order,
+            self.order,
             self.wrt_indices,
             self.shortcuts,
             legacy=self.univariate,

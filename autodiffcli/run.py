@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from autodiffcli import domain as domains
+from autodiffcli import variables
 from autodiffcli.errors import AutodiffError, BudgetError, GridError, printable
 from autodiffcli.job import (
     NOISE_AT_ZERO,
@@ -112,16 +113,9 @@ def at_points(problem: Problem, points, **changes) -> Problem:
     if not isinstance(points, dict):
         points = {problem.free[0]: list(points)}
     count = len(next(iter(points.values())))
-    axes, together = [], []
-    for i, (name, axis) in enumerate(zip(problem.domain.names, problem.domain.axes, strict=True)):
-        if name in problem.parameters:
-            axes.append(axis)
-        else:
-            axes.append(domains.from_values(list(points[name]), count))
-            together.append(i)
-    factors = [tuple(together)] + [(i,) for i in range(len(axes)) if i not in together]
-    factors.sort(key=min)
-    domain = domains.Domain(problem.domain.names, tuple(axes), tuple(factors))
+    axes = dict(zip(problem.domain.names, problem.domain.axes, strict=True))
+    axes.update({name: domains.from_values(list(points[name]), count) for name in problem.free})
+    domain = variables.product_domain(problem.domain.names, axes, [problem.free])
     return dataclasses.replace(problem, domain=domain, **changes)
 
 

@@ -282,7 +282,7 @@ def resolve(
         axes[name] = domains.from_values(values, max_points)
     for name, value in parameters.items():
         axes[name] = domains.from_values([value], 1)
-    domain = _domain(expression.variables, axes, [fixed, read if len(names) > 1 else ()])
+    domain = product_domain(expression.variables, axes, [fixed, read if len(names) > 1 else ()])
     if not domain.streamed:
         check_count(list(domain.shape), _factor_names(domain), max_points)
     return Variables(expression, domain, tuple(parameters), _wrt(wrt, expression, names))
@@ -332,7 +332,7 @@ def _input_names(
     return read
 
 
-def _domain(
+def product_domain(
     variables: Sequence[str], axes: Mapping[str, object], groups: Sequence[Sequence[str]]
 ) -> domains.Domain:
     """The product of the axes; the variables of each group (--at's fixed ones, --input's

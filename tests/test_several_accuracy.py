@@ -133,7 +133,7 @@ HIGH = [
 # combine are up to 2.1e5 at order 4 (1.7e12 at order 8), so the zero comes out 5.5e-12
 # (f_xxxyyyyy 1.6e-5 at order 8): 2.7e-16 of the largest partial, but far beyond 1e-12
 # (1e-9) of its own column's scale, 1. Nested reverse mode gives exactly 0. The engines now
-# write 0 for a partial that is 0 by structure (lang.structural_zero: x/y is of degree 1 in
+# write 0 for a partial that is 0 by structure (lang.structural_zeros: x/y is of degree 1 in
 # x), so x/y passes; a function whose small mixed partials are not structural zeros would
 # still show the limit, and auto takes nested reverse mode for mixed partials up to order 4.
 INTERPOLATION = pytest.mark.xfail(

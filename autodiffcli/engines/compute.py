@@ -60,7 +60,7 @@ def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
     """The problem's engine as a function of one chunk's inputs: its columns after the
     points. One variable's pure derivatives go through the univariate engines; everything
     else through the partials of the multivariate ones, combined per column. A partial that
-    is 0 by structure (lang.structural_zero: f_xx of x/y) is written 0, not computed."""
+    is 0 by structure (lang.structural_zeros: f_xx of x/y) is written 0, not computed."""
     plan = problem.plan
     axis = _one_axis(plan)
     if axis is not None:
@@ -70,7 +70,7 @@ def _engine(problem) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
         f = function_of(problem.expression)
         return lambda inputs: reverse.derivatives(f, inputs, order, axis)
     expression = problem.expression
-    zeros = [p for p in plan.partials if lang.structural_zero(expression, p.output, p.counts)]
+    zeros = lang.structural_zeros(expression, plan.partials)
     wanted = [p for p in plan.partials if p not in zeros]
     if problem.method == "taylor":
         engine = functools.partial(taylor.partials, expression, wanted=wanted)

@@ -11,7 +11,7 @@ Besides the functions of one number, the language has piecewise functions (``whe
 and vector-valued expressions (a top-level list, ``[x*y, x + y^2]``: :mod:`parse`).
 """
 
-from autodiffcli.lang.degree import structural_zero
+from autodiffcli.lang.degree import structural_zeros
 from autodiffcli.lang.emit import (
     careful_definitions,
     evaluate,
@@ -55,5 +55,5 @@ __all__ = [
     "parse",
     "python_source",
     "row",
-    "structural_zero",
+    "structural_zeros",
 ]

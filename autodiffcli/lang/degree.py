@@ -52,12 +52,16 @@ def _power_degree(base: float, exponent) -> float:
     return math.inf
 
 
-def structural_zero(expression: Expression, output: int, counts: tuple[int, ...]) -> bool:
-    """Whether the partial of component ``output`` with derivative ``counts`` (one per
-    variable of the expression) is exactly 0 because f is a polynomial of lower degree in
-    one of the variables."""
-    root = expression.outputs[output]
-    for variable, count in zip(expression.variables, counts, strict=True):
-        if count and degrees(expression, variable)[root] < count:
-            return True
-    return False
+def structural_zeros(expression: Expression, partials) -> list:
+    """The partials (each with ``output`` and ``counts``, one count per variable of the
+    expression) that are exactly 0 because f is a polynomial of lower degree in one of the
+    variables; the tape is read once per variable."""
+    by_variable = [degrees(expression, variable) for variable in expression.variables]
+    return [
+        partial
+        for partial in partials
+        if any(
+            count and by_variable[i][expression.outputs[partial.output]] < count
+            for i, count in enumerate(partial.counts)
+        )
+    ]
