@@ -136,6 +136,7 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         interactive=request.show,
         slope=columns[2] if request.taylor_at and len(columns) > 2 else slope,
         yscale=request.yscale,
+        branches=_branches(problem, columns[0]),
     )
     if request.show:
         files.show_figure()
@@ -147,6 +148,28 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         fmt = files.image_format(request.file)
         files.save_figure(drawn, request.file, fmt, request.dpi, title, about)
     return DrawnFigure(None, names, counts, _scale_hint(columns[1], request))
+
+
+def _branches(problem: Problem, xs):
+    """A code per point for the branch of every where/min/max of f it takes (the values of
+    its conditions, and which side of each min/max is larger); None for f without them."""
+    import numpy as np
+    import torch
+
+    from autodiffcli import lang
+
+    nodes = problem.expression.nodes
+    picks = [i for i, node in enumerate(nodes) if node.op in lang.CONDITIONS]
+    sides = [i for i, node in enumerate(nodes) if node.op in ("min", "max")]
+    if not picks and not sides:
+        return None
+    with torch.no_grad():
+        values = lang.evaluate_nodes(problem.expression, [torch.from_numpy(np.asarray(xs))])
+    bits = [values[i].expand(len(xs)).numpy() for i in picks]
+    for i in sides:
+        a, b = (values[j].expand(len(xs)) for j in nodes[i].args)
+        bits.append((a >= b).numpy())
+    return np.unique(np.stack(bits, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
 
 
 def _table_and_slope(problem: Problem) -> list:

@@ -298,3 +298,27 @@ def test_graph_pictures_that_are_drawn_stay_within_the_size_limit():
 
     figure = picture.tape_figure(*traced_rows("log(x^2)*sin(x) + 1/x", 1.0))
     assert max(figure.get_size_inches()) <= picture.MAX_PICTURE_INCHES
+
+
+# ----- piecewise: a derivative jumps where a where() switches, f does not -----
+
+
+def test_a_derivative_breaks_where_a_where_switches_and_f_stays_joined(tmp_path):
+    svg, _ = svg_of(tmp_path, "where(x > 0, sqrt(x), x^2)", "--start", "-2", "--stop", "2")
+    derivative = svg_path_points(svg, "order-1")
+    assert np.isnan(derivative[:, 0]).sum() == 1  # split once, at 0: no connector up the pole
+    assert not np.isnan(svg_path_points(svg, "order-0")[:, 0]).any()
+
+
+def test_a_max_that_switches_with_a_jump_in_slope_breaks_only_the_slope():
+    x, f, df, d2f = table("max(x^2, 1)", 2, num=1000, start=-2, stop=2)  # no tie on the grid
+    branches = (x**2 >= 1).astype(int)
+    switches = branches[:-1] != branches[1:]
+    assert np.isfinite(curves.break_jumps(x, f, df, switches)[1]).all()
+    assert np.isnan(curves.break_jumps(x, df, d2f, switches)[1]).sum() == 2
+
+
+def test_a_switch_where_the_derivative_is_continuous_is_not_broken():
+    x, _, df, d2f = table("where(x < 0, 0, x^2)", 2, num=1001, start=-2, stop=2)
+    switches = np.diff((x < 0).astype(int)) != 0
+    assert np.isfinite(curves.break_jumps(x, df, d2f, switches)[1]).all()

@@ -146,9 +146,10 @@ def _chunk_points(problem, target: Target) -> tuple[int, int | None]:
             )
         return max(reverse.MIN_CHUNK_POINTS, min(reverse.CHUNK_POINTS, size)), None
     arity = len(problem.expression.variables)
-    if _one_axis(plan) is not None:
+    axis = _one_axis(plan)
+    if axis is not None:
         f = function_of(problem.expression)
-        probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=_one_axis(plan))
+        probe = functools.partial(reverse.graph_nodes, arity=arity, wrt=axis)
         nodes = on_deep_stack(probe, f, plan.order, target.dtype, target.device)
     else:
         components = components_of(problem.expression)

@@ -77,7 +77,7 @@ def fitted_range(curves: list[np.ndarray]) -> tuple[float, float]:
 
 
 def break_jumps(
-    x: np.ndarray, y: np.ndarray, slope: np.ndarray | None = None
+    x: np.ndarray, y: np.ndarray, slope: np.ndarray | None = None, switches=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """x and y with a NaN inserted wherever y jumps across a pole or a jump.
 
@@ -87,7 +87,9 @@ def break_jumps(
     that range on the same side and |y| at least doubles towards the gap from each side,
     as it does next to a pole and not at a sampled smooth peak (1/x^2, tan'). With
     ``slope``, y's own derivative, it also breaks at a step the slope cannot account for
-    (abs'(x) at 0), which a steep smooth rise such as tanh(200x) can.
+    (abs'(x) at 0), which a steep smooth rise such as tanh(200x) can. Where ``switches``
+    marks a step between two branches of a where/min/max, the slope on one side says nothing
+    of the other: the line breaks if the tangent from each end misses the other end.
     """
     finite = y[np.isfinite(y)]
     if finite.size < 2:
@@ -109,6 +111,8 @@ def break_jumps(
     jumps = rising & crossing | beyond & exploding
     if slope is not None:
         jumps |= steps_beyond_slope(x, y, slope, span)
+        if switches is not None:
+            jumps |= switches & tangents_miss(x, y, slope, span)
     where = np.flatnonzero(jumps) + 1
     if where.size == 0:
         return x, y
@@ -128,6 +132,17 @@ def steps_beyond_slope(x: np.ndarray, y: np.ndarray, slope: np.ndarray, span: fl
     if np.count_nonzero(flagged) > max(2, STEP_MAX_SHARE * flagged.size):
         return np.zeros_like(flagged)
     return flagged
+
+
+def tangents_miss(x: np.ndarray, y: np.ndarray, slope: np.ndarray, span: float):
+    """Mask of the steps where the tangent from each end misses the other end's value by
+    more than STEP_FRACTION of ``span``: across a switch between branches, a jump."""
+    slope = np.asarray(slope, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dx = np.diff(x)
+        from_left = np.abs(y[:-1] + slope[:-1] * dx - y[1:])
+        from_right = np.abs(y[1:] - slope[1:] * dx - y[:-1])
+        return np.fmin(from_left, from_right) > STEP_FRACTION * span
 
 
 def decades_spanned(y: np.ndarray) -> float:

@@ -174,6 +174,7 @@ def plot_figure(
     taylor: Sequence[TaylorSeries] = (),
     slope: np.ndarray | None = None,
     yscale: str = "linear",
+    branches: np.ndarray | None = None,
 ):
     """A Figure of f and its derivatives; ``columns`` is [x, f, f', ...] as numpy arrays.
 
@@ -193,6 +194,8 @@ def plot_figure(
         slope: the derivative of order K+1, not drawn: it tells a jump of the last curve
             from a steep rise, as each drawn derivative does for the curve before it.
         yscale: "linear", "log" (values <= 0 are not drawn) or "symlog".
+        branches: which branch of f's where/min/max each point takes (a code per point):
+            between two points on different branches, a curve may jump where it is steep.
 
     Points where f is not finite hide the derivatives there too (a note says so), a line
     breaks at a pole or a jump instead of joining its two sides, and the legend lists only
@@ -200,11 +203,13 @@ def plot_figure(
     """
     check_ylim(ylim)
     check_title(title)
-    x, curves, reference = ordered_by_x(
-        [*columns, slope] if slope is not None else columns, reference
-    )
+    extra = [c for c in (slope, branches) if c is not None]
+    x, curves, reference = ordered_by_x([*columns, *extra], reference)
+    if branches is not None:
+        *curves, branches = curves
     if slope is not None:
         *curves, slope = curves
+    switches = None if branches is None else branches[:-1] != branches[1:]
     curves, hidden = hide_where_undefined(curves)
     if panels is None:
         panels = len(curves) - 1 >= PANELS_FROM_ORDER
@@ -218,7 +223,7 @@ def plot_figure(
     for axes, orders in zip(value_axes, groups, strict=True):
         limits = ylim if axes is value_axes[0] else None
         _set_yscale(axes, yscale, [curves[k] for k in orders])
-        _draw_orders(axes, x, curves, slopes, reference, orders, latex, limits)
+        _draw_orders(axes, x, curves, slopes, reference, orders, latex, limits, switches)
         axes.set_xlim(x_range)
     top = value_axes[0]
     _draw_taylor(top, taylor, x_range)
@@ -227,9 +232,11 @@ def plot_figure(
         top.plot(
             [], [], " ", label=f"derivatives hidden where ${derivative_symbol(0)}$ is undefined"
         )
-    top.set_title(
+    heading = (
         title if title is not None else _default_title(expression, latex, len(curves), bool(taylor))
     )
+    # A where() is drawn as two stacked lines, which hang below a baseline title into the axes.
+    top.set_title(heading, va="bottom" if r"\genfrac" in heading else "baseline")
     for axes in value_axes:
         _unlist_undrawn(axes)
         _place_legend(figure, axes)
@@ -288,9 +295,9 @@ def _make_axes(width, height, dpi, count, with_errors, interactive):
     return figure, axes[:count], (axes[count] if with_errors else None)
 
 
-def _draw_orders(axes, x, curves, slopes, reference, orders, latex, ylim) -> None:
+def _draw_orders(axes, x, curves, slopes, reference, orders, latex, ylim, switches) -> None:
     """One axes: the curves of ``orders`` (and their references), y limits, labels, grid."""
-    _draw_curves(axes, x, curves, slopes, orders, latex, single=len(orders) == 1)
+    _draw_curves(axes, x, curves, slopes, orders, latex, switches, single=len(orders) == 1)
     if reference is not None:
         _draw_reference(axes, x, reference, orders)
     with warnings.catch_warnings():  # a log axis with nothing above 0: the legend says so
@@ -328,12 +335,12 @@ def _scaled_range(axes, curves: list[np.ndarray]) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _draw_curves(axes, x, curves, slopes, orders, latex, *, single):
+def _draw_curves(axes, x, curves, slopes, orders, latex, switches, *, single):
     for k in orders:
         label = derivative_label(k)
         if k == 0 and latex and not single and len(latex) <= LEGEND_EXPRESSION_CHARS:
             label = f"$f(x) = {latex}$"
-        xs, ys = break_jumps(x, curves[k], slopes[k])
+        xs, ys = break_jumps(x, curves[k], slopes[k], switches)
         style = {"color": _colour(k), "linestyle": LINESTYLES[k % 4], "gid": f"order-{k}"}
         axes.plot(xs, ys, label=label, **style)
 
