@@ -7,6 +7,7 @@ imports no torch, so `--help` and every input error answer at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import io
@@ -17,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from autodiffcli import figures, job, run
+from autodiffcli import figures, figures_several, job, run
 from autodiffcli import options as o
 from autodiffcli.errors import AutodiffError, WriteFailure, render
 from autodiffcli.problem import Problem
@@ -253,7 +254,10 @@ def plot(
     num: o.Num = None,
     input_path: o.Input = None,
     max_points: Annotated[float, o.max_points("1e7")] = 1e7,  # a figure holds its table
-    order: o.Order = 1,
+    var: o.Var = None,
+    at: o.At = None,
+    param: o.Param = None,
+    order: o.Order = None,
     method: o.MethodOption = o.Method.auto,
     device: o.Device = "cpu",
     dtype: o.DTypeOption = o.DType.float64,
@@ -272,6 +276,13 @@ def plot(
     logy: o.LogY = False,
     symlog: o.SymLog = False,
     panels: o.Panels = None,
+    kind: o.Kind = o.MapKind.contourf,
+    field: o.Field = None,
+    background: o.BackgroundOption = None,
+    zlim: o.ZLim = None,
+    wireframe: o.Wireframe = False,
+    hessian: o.Definiteness = False,
+    critical: o.Critical = True,
     quiet: o.Quiet = False,
     check: o.Check = False,
     rtol: o.RTol = None,
@@ -295,8 +306,11 @@ def plot(
             device=device,
             dtype=dtype.value,
             max_memory=max_memory,
+            var=var,
+            at=at,
+            param=param,
         )
-        job.check_one_variable(problem, "plot")
+        several = job.several(problem)
         figure = figures.FigureRequest(
             output=output,
             csv_path=csv_path,
@@ -305,18 +319,34 @@ def plot(
             height=height,
             dpi=dpi,
             tangent_at=tangent_at,
-            taylor_at=taylor_at,
             ylim=ylim,
             panels=panels,
             reference=reference,
             terminal=terminal,
             show=show,
             yscale=figures.yscale(logy, symlog),
+            kind=kind.value,
+            field=field.value if field else None,
+            background=background.value if background else None,
+            zlim=zlim,
+            wireframe=wireframe,
+            hessian=hessian,
+            critical=critical,
+            partial_panels=order is not None,
         )
+        if several:
+            problem = figures_several.prepare_map(problem, figure)
+            points = figures_several.taylor_point_values(problem, taylor_at or ())
+        else:
+            figures.check_curve_options(figure)
+            points = job.taylor_points(problem, taylor_at)
+        figure = dataclasses.replace(figure, taylor_at=points)
         figures.check_figure(figure, problem.dtype)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
-        drawn = figures.draw(problem, figure)
+        if not quiet and several:
+            message("Grid", "cyan", job.describe_points(problem))
+        drawn = (figures_several.draw if several else figures.draw)(problem, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
         if not quiet:

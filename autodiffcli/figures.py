@@ -34,6 +34,15 @@ class FigureRequest:
     terminal: bool = False
     show: bool = False
     yscale: str = "linear"
+    # A map of two variables (figures_several): what to draw and how.
+    kind: str = "contourf"
+    field: str | None = None  # quiver for a gradient, stream for a field
+    background: str | None = None  # a field's: div (the default), curl or none
+    zlim: tuple[float, float] | None = None
+    wireframe: bool = False
+    hessian: bool = False
+    critical: bool = True
+    partial_panels: bool = False  # -k was given: a panel per partial derivative
 
     @property
     def file(self) -> str | None:
@@ -64,6 +73,29 @@ def yscale(logy: bool, symlog: bool) -> str:
     return "log" if logy else ("symlog" if symlog else "linear")
 
 
+# Options of a map of two variables that a curve of f(x) has no use for, and their defaults.
+MAP_ONLY = {
+    "kind": "contourf",
+    "field": None,
+    "background": None,
+    "zlim": None,
+    "wireframe": False,
+    "hessian": False,
+    "critical": True,
+}
+
+
+def check_curve_options(request: FigureRequest) -> None:
+    """A figure of f(x) refuses the options of a map of two variables, by name."""
+    for name, default in MAP_ONLY.items():
+        if getattr(request, name) != default:
+            raise OptionError(
+                f"{{opt.{name}}} draws a function of two variables, and f has one; drop it, "
+                "or give f a second variable",
+                parameter=name,
+            )
+
+
 def check_figure(request: FigureRequest, dtype: str = "float64") -> None:
     """Paths, format, size, limits and points of a figure, before torch or matplotlib load."""
     from autodiffcli import writers
@@ -79,7 +111,8 @@ def check_figure(request: FigureRequest, dtype: str = "float64") -> None:
     if request.show:
         files.check_display()
     check_finite_points("tangent_at", request.tangent_at, dtype)
-    check_finite_points("taylor_at", request.taylor_at, dtype)
+    if all(isinstance(point, float | int) for point in request.taylor_at or ()):
+        check_finite_points("taylor_at", request.taylor_at, dtype)
     files.check_ylim(request.ylim)
     files.check_yscale(request.yscale, request.ylim)
     files.check_title(request.title)

@@ -66,3 +66,8 @@ def check_choice(parameter: str, value: str, choices: tuple[str, ...]) -> str:
             value=value,
         )
     return value
+
+# plot of two variables: how a map is drawn, the arrows over it, a field's background.
+MAP_KINDS = ("contourf", "contour", "heatmap", "surface")
+FIELD_STYLES = ("quiver", "stream", "none")
+BACKGROUNDS = ("div", "curl", "none")

@@ -18,8 +18,8 @@ from typer.core import TyperCommand
 from autodiffcli import lang, limits
 
 RANGE, NUMERICS, OUTPUT, FIGURE, CHECKS = "Range", "Numerics", "Output", "Figure", "Verification"
-VARIABLES = "Variables"
-PANELS = (RANGE, VARIABLES, NUMERICS, OUTPUT, FIGURE, CHECKS)
+VARIABLES, MAPS = "Variables", "Two variables"
+PANELS = (RANGE, VARIABLES, NUMERICS, OUTPUT, FIGURE, MAPS, CHECKS)
 
 # Python parameter names whose flag is not simply --name-with-dashes.
 FLAGS = {
@@ -45,6 +45,9 @@ Method = choices("Method", limits.METHODS)
 DType = choices("DType", limits.DTYPES)
 TableFormat = choices("TableFormat", limits.TABLE_FORMATS)
 ExplainFormat = choices("ExplainFormat", limits.EXPLAIN_FORMATS)
+MapKind = choices("MapKind", limits.MAP_KINDS)
+FieldStyle = choices("FieldStyle", limits.FIELD_STYLES)
+Background = choices("Background", limits.BACKGROUNDS)
 
 
 def complete_device(incomplete: str) -> list[str]:
@@ -215,12 +218,13 @@ CheckTimeout = Annotated[
     ),
 ]
 TaylorAt = Annotated[
-    list[float] | None,
+    list[str] | None,
     _option(
         "--taylor-at",
         panel=FIGURE,
-        metavar="X0",
-        help="Taylor polynomials of f around X0, drawn over f; repeatable.",
+        metavar="X0|x=..,y=..",
+        help="Taylor polynomials of f around X0 (or a point x=-1,y=0), drawn over f; "
+        "repeatable.",
     ),
 ]
 TaylorCoefficientsAt = Annotated[
@@ -373,7 +377,9 @@ PLOT_EXAMPLES = """\b
 Examples:
   autodiff plot -o sin.png
   autodiff plot 'x**3 - 1/x' --start 0.2 --stop 2 --tangent-at 1 -o tangent.svg
-  autodiff plot 'sin(x)' -k 7 --taylor-at 0 --ylim -2 2"""
+  autodiff plot 'sin(x)' -k 7 --taylor-at 0 --ylim -2 2
+  autodiff plot 'x*exp(-x^2 - y^2)' --var x=-2:2:0.02 --var y=-2:2:0.02 --taylor-at x=-1,y=0
+  autodiff plot '[-y, x]' --background curl -o rotation.svg"""
 
 
 EXPLAIN_EXAMPLES = """\b
@@ -445,6 +451,54 @@ Panels = Annotated[
         panel=FIGURE,
         show_default="panels from order 3",
         help="One panel per derivative order, sharing the x axis.",
+    ),
+]
+Kind = Annotated[
+    MapKind,
+    _option("--kind", panel=MAPS, help="How f(x, y) is drawn (surface: 3-D)."),
+]
+Field = Annotated[
+    FieldStyle | None,
+    _option(
+        "--field",
+        panel=MAPS,
+        show_default="quiver for the gradient, stream for a field",
+        help="Arrows of the gradient of f, or of a field F: R^2 -> R^2.",
+    ),
+]
+BackgroundOption = Annotated[
+    Background | None,
+    _option(
+        "--background", panel=MAPS, show_default="div", help="What colours a field's map."
+    ),
+]
+ZLim = Annotated[
+    tuple[float, float] | None,
+    _option(
+        "--zlim",
+        panel=MAPS,
+        metavar="LO HI",
+        show_default="robust percentiles",
+        help="Colour limits of f (or a field's background).",
+    ),
+]
+Wireframe = Annotated[
+    bool, _option("--wireframe", panel=MAPS, help="Surfaces as wireframes (--kind surface).")
+]
+Definiteness = Annotated[
+    bool,
+    _option(
+        "--hessian",
+        panel=MAPS,
+        help="A panel of where the Hessian of f is definite, indefinite or singular.",
+    ),
+]
+Critical = Annotated[
+    bool,
+    _option(
+        "--critical/--no-critical",
+        panel=MAPS,
+        help="Mark the critical points of f: min, max, saddle, degenerate.",
     ),
 ]
 Reference = Annotated[

@@ -276,7 +276,7 @@ def resolve(
             if parameters and not isinstance(axes[name], domains.Grid):
                 axes[name] = axes[name].read_all(max_points)  # a streamed axis stands alone
         else:
-            axes[name] = default_grid(len(names), max_points)
+            axes[name] = default_grid(len(free), max_points)
     for name in fixed:
         values = [point[name] for point in at]
         axes[name] = domains.from_values(values, max_points)

@@ -1,0 +1,404 @@
+"""plot's use case for a function of two variables, f(x, y), or a field F: R^2 -> R^2: the
+grid's table (one more order where the figure needs it), critical points refined with exact
+derivatives, Taylor polynomials around points, the Hessian's definiteness, and the figure
+drawn by :mod:`autodiffcli.plotting.maps`. Further variables are fixed with --at. Returns data;
+prints nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from autodiffcli import partials
+from autodiffcli.errors import GridError, OptionError
+from autodiffcli.figures import DrawnFigure, FigureRequest
+from autodiffcli.job import check_finite_points
+from autodiffcli.problem import Problem
+from autodiffcli.run import at_points, column_names, table, taylor_terms
+
+# The order of the Taylor polynomial --taylor-at draws when -k is not given: the quadratic.
+DEFAULT_TAYLOR_ORDER = 2
+# A Taylor polynomial is drawn within this fraction of each axis's span around its point.
+TAYLOR_WINDOW = 0.25
+
+# Options of a one-variable figure that a map of two variables has no use for.
+CURVE_ONLY = {
+    "tangent_at": "draws tangent lines of f(x)",
+    "ylim": "sets the y axis of f(x); colour limits are {opt.zlim}",
+    "reference": "draws sympy's curves of f(x)",
+    "terminal": "draws f(x) in the terminal; write an image with {opt.output} FILE",
+    "show": "opens f(x) in a window for now; write an image with {opt.output} FILE",
+}
+
+
+def varying(problem: Problem) -> tuple[str, ...]:
+    """The variables that run over more than one value, in the grid's order (first fastest)."""
+    domain = problem.domain
+    return tuple(
+        n
+        for n, axis in zip(domain.names, domain.axes, strict=True)
+        if n in problem.free and len(axis) > 1
+    )
+
+
+def prepare_map(problem: Problem, request: FigureRequest) -> Problem:
+    """The problem a map draws, checked before torch loads: two variables run over a grid,
+    any others are fixed with --at, f is scalar or a field of two components, and the
+    derivatives are taken by the two that run."""
+    _check_map_options(request)
+    names = varying(problem)
+    fixed = [n for n in problem.free if n not in names]
+    if len(problem.domain.factors) < len(problem.domain.names) and any(
+        len(factor) > 1 and len(problem.domain.axes[factor[0]]) > 1
+        for factor in problem.domain.factors
+    ):
+        raise OptionError(
+            "plot draws f over a grid, and --input gives scattered points; give each variable "
+            "a range with {opt.var}, e.g. {opt.var} x=-2:2:0.05",
+            parameter="input_path",
+        )
+    if len(names) > 2:
+        extra = names[2:]
+        raise OptionError(
+            f"plot draws f over two variables, and {', '.join(extra)} "
+            f"{'is' if len(extra) == 1 else 'are'} free too: fix "
+            f"{'it' if len(extra) == 1 else 'them'} with {{opt.at}} "
+            + ",".join(f"{n}=0" for n in extra),
+            parameter="at",
+        )
+    if len(names) < 2:
+        fixed_text = ", ".join(fixed) or "none"
+        raise OptionError(
+            f"plot draws f over two variables, and only {', '.join(names) or 'none'} "
+            f"{'runs' if len(names) == 1 else 'run'} over a range (fixed: {fixed_text}); "
+            "leave two free, or write the slice's table with autodiff derive",
+            parameter="at",
+        )
+    if problem.outputs not in (1, 2):
+        raise OptionError(
+            f"plot draws a scalar f(x, y) or a field F: R^2 -> R^2, and "
+            f"f = {problem.expression.text} has {problem.outputs} components; write its table "
+            "with autodiff derive",
+            parameter="expression",
+            value=problem.expression.text,
+        )
+    if problem.outputs == 1 and request.background is not None:
+        raise OptionError(
+            "{opt.background} colours a field's divergence or curl, and f is scalar; "
+            "drop it, or give a field such as '[-y, x]'",
+            parameter="background",
+            value=request.background,
+        )
+    if problem.outputs == 2 and request.hessian:
+        raise OptionError(
+            "{opt.hessian} shows where the Hessian of a scalar f is definite, and f is a "
+            "field; drop it",
+            parameter="hessian",
+            value=True,
+        )
+    order = _grid_order(problem, request)
+    return dataclasses.replace(
+        problem,
+        wrt=names,
+        order=order,
+        shortcuts=_field_shortcuts(problem, request),
+    )
+
+
+def _check_map_options(request: FigureRequest) -> None:
+    for name, what in CURVE_ONLY.items():
+        if getattr(request, name) not in (None, (), [], False):
+            raise OptionError(
+                f"{{opt.{name}}} {what}; a map of two variables does not take it",
+                parameter=name,
+            )
+    if request.yscale != "linear":
+        option = "logy" if request.yscale == "log" else "symlog"
+        raise OptionError(
+            f"{{opt.{option}}} scales the y axis of f(x); a map of two variables does not take it",
+            parameter=option,
+        )
+    if request.panels is not None:
+        raise OptionError(
+            "{opt.panels} splits the curves of f(x); a map of two variables gets a panel per "
+            "partial derivative from {opt.order}",
+            parameter="panels",
+        )
+    if request.zlim is not None:
+        check_finite_points("zlim", request.zlim)
+        if not request.zlim[0] < request.zlim[1]:
+            raise OptionError(
+                f"{{opt.zlim}} must be LOW HIGH with LOW < HIGH, got {request.zlim[0]:g} "
+                f"{request.zlim[1]:g}",
+                parameter="zlim",
+            )
+
+
+def _grid_order(problem: Problem, request: FigureRequest) -> int:
+    """The order of the grid's table: the panels asked for, the gradient for the arrows and
+    the Taylor polynomials' order, the Hessian for its definiteness."""
+    if problem.outputs == 2:
+        return problem.order if request.partial_panels else 0
+    order = problem.order if request.partial_panels else 1
+    return max(order, 2 if request.hessian else 1)
+
+
+def _field_shortcuts(problem: Problem, request: FigureRequest) -> partials.Shortcuts:
+    if problem.outputs != 2:
+        return partials.NO_SHORTCUTS
+    background = request.background or "div"
+    return partials.Shortcuts(div=background == "div", curl=background == "curl")
+
+
+def taylor_order(problem: Problem, request: FigureRequest) -> int:
+    return problem.order if request.partial_panels else DEFAULT_TAYLOR_ORDER
+
+
+def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
+    """Compute the grid's table and draw the map to the request's file."""
+    import numpy as np
+
+    from autodiffcli import writers
+    from autodiffcli.plotting import figure as curves_figure
+    from autodiffcli.plotting import files, maps
+
+    problem = prepare_map(problem, request)
+    names = column_names(problem)
+    columns = table(problem)
+    counts = [int(np.count_nonzero(~np.isfinite(columns[n]))) for n in names]
+    a, b = varying(problem)
+    nx = len(problem.domain.axes[problem.domain.names.index(a)])
+    x, y = columns[a][:nx], columns[b][::nx]
+    grid = {n: columns[n].reshape(len(y), nx) for n in names}
+    first = grid["f" if problem.outputs == 1 else "f1"]
+    if not np.isfinite(first).any():
+        raise GridError(
+            f"f = {problem.expression.text} has no finite value on the grid, so there is "
+            "nothing to draw; check the expression or give other ranges with {opt.var}",
+            parameter="var",
+        )
+    if request.csv_path is not None:
+        fmt = writers.choose_format(request.csv_path, None)
+        writers.write_table(request.csv_path, fmt, names, [columns[n] for n in names])
+    fixed = _fixed_note(problem, (a, b))
+    latex = curves_figure.expression_latex(problem.expression.text, problem.expression)
+    if problem.outputs == 1:
+        spec = _scalar_map(problem, request, grid, x, y, (a, b))
+        what = "f"
+    else:
+        spec = _field_map(problem, request, grid, (a, b))
+        what = "F"
+    head = f"${what}({a}, {b}) = {latex}$" if latex else f"{what}({a}, {b}) = "
+    head += "" if latex else problem.expression.text
+    spec = dataclasses.replace(
+        spec,
+        x=x,
+        y=y,
+        title=request.title or head,
+        xlabel=f"${_symbol(a)}$",
+        ylabel=f"${_symbol(b)}$",
+        note=fixed,
+    )
+    drawn = maps.map_figure(spec, request.width, request.height, request.dpi)
+    fmt = files.image_format(request.file)
+    about = (
+        f"{what}({a}, {b}) = {problem.expression.text} over {a} from {x[0]:g} to {x[-1]:g} "
+        f"and {b} from {y[0]:g} to {y[-1]:g}" + (f", {_plain(fixed)}" if fixed else "")
+    )
+    files.save_figure(drawn, request.file, fmt, request.dpi, request.title or about, about)
+    return DrawnFigure(None, names, counts)
+
+
+def _scalar_map(problem: Problem, request: FigureRequest, grid, x, y, axes) -> object:
+    """f with its gradient arrows, critical points, Taylor polynomials and panels."""
+    from autodiffcli.plotting import critical, maps
+
+    a, b = axes
+    named = _partial_columns(problem)
+    panels = [maps.Panel("$f$", grid["f"], zlim=request.zlim)]
+    if request.partial_panels and not request.taylor_at:
+        for counts, name in named.items():
+            if 0 < sum(counts) <= problem.order:
+                panels.append(maps.Panel(_partial_label(counts, axes), grid[name], True))
+    fx, fy = grid[named[(1, 0)]], grid[named[(0, 1)]]
+    style = request.field or "quiver"
+    vectors = None if style == "none" else maps.Vectors(fx, fy, style, r"$\nabla f$")
+    found = None
+    if request.critical:
+        derivatives = _derivatives_at(problem, axes)
+        found = critical.find_critical(x, y, fx, fy, grid["f"], derivatives)
+    definiteness = None
+    if request.hessian:
+        definiteness = critical.definiteness(
+            grid[named[(2, 0)]], grid[named[(1, 1)]], grid[named[(0, 2)]]
+        )
+    overlays = tuple(
+        _taylor_overlay(problem, request, point, x, y, axes) for point in request.taylor_at
+    )
+    return maps.MapFigure(
+        x,
+        y,
+        tuple(panels),
+        kind=request.kind,
+        vectors=vectors,
+        critical=found,
+        overlays=overlays,
+        definiteness=definiteness,
+        wireframe=request.wireframe,
+    )
+
+
+def _field_map(problem: Problem, request: FigureRequest, grid, axes) -> object:
+    """F's stream lines or arrows over its divergence or curl."""
+    from autodiffcli.plotting import maps
+
+    background = request.background or "div"
+    labels = {"div": r"$\nabla\cdot F$", "curl": r"$\nabla\times F$"}
+    first = (
+        maps.Panel(labels[background], grid[background], True, request.zlim)
+        if background != "none"
+        else maps.Panel("$F$", None)
+    )
+    panels = [first]
+    if request.partial_panels:
+        for column in problem.plan.columns:
+            partial = column.single
+            if partial is not None and partial.order > 0:
+                label = _partial_label(_counts(problem, partial), axes, f"F_{partial.output + 1}")
+                panels.append(maps.Panel(label, grid[column.name], True))
+    style = request.field or "stream"
+    vectors = None if style == "none" else maps.Vectors(grid["f1"], grid["f2"], style, "$F$")
+    return maps.MapFigure(
+        grid["f1"][0], grid["f1"][:, 0], tuple(panels), kind=request.kind, vectors=vectors
+    )
+
+
+def _counts(problem: Problem, partial: partials.Partial) -> tuple[int, int]:
+    """A partial's counts by the two varying variables, in the grid's order."""
+    a, b = varying(problem)
+    variables = problem.expression.variables
+    return partial.counts[variables.index(a)], partial.counts[variables.index(b)]
+
+
+def _partial_columns(problem: Problem) -> dict[tuple[int, int], str]:
+    """The table's columns of f's partials, keyed by their counts (by x, by y)."""
+    out = {}
+    for column in problem.plan.columns:
+        partial = column.single
+        if partial is not None:
+            out[_counts(problem, partial)] = column.name
+    return out
+
+
+def _symbol(name: str) -> str:
+    """A variable's name in mathtext: one letter in italics, a longer name upright."""
+    return name if len(name) == 1 else r"\mathrm{" + name.replace("_", r"\_") + "}"
+
+
+def _partial_label(counts: tuple[int, int], axes: Sequence[str], what: str = "f") -> str:
+    r"""Mathtext of a partial: $\partial^2 f/\partial x\,\partial y$."""
+    order = sum(counts)
+    top = r"\partial " if order == 1 else rf"\partial^{{{order}}} "
+    parts = []
+    for name, count in zip(axes, counts, strict=True):
+        if count:
+            parts.append(rf"\partial {_symbol(name)}" + (f"^{{{count}}}" if count > 1 else ""))
+    return f"${top}{what}/" + r"\,".join(parts) + "$"
+
+
+def _fixed_note(problem: Problem, axes: Sequence[str]) -> str | None:
+    """What --at and --param fixed, as mathtext for the figure: 'at $z = 0$'."""
+    domain = problem.domain
+    parts = []
+    for name, axis in zip(domain.names, domain.axes, strict=True):
+        if name not in axes:
+            value = float(axis.take([0])[0])
+            parts.append(f"${_symbol(name)} = {value:g}$")
+    return ("at " + ", ".join(parts)) if parts else None
+
+
+def _plain(text: str) -> str:
+    return text.replace("$", "").replace(r"\mathrm{", "").replace("}", "")
+
+
+def _derivatives_at(problem: Problem, axes: Sequence[str]):
+    """critical.Derivatives on the engines: f, its gradient and Hessian at scattered points,
+    by autograd's reverse mode."""
+    import numpy as np
+
+    a, b = axes
+
+    def derivatives(xs, ys):
+        points = _points(problem, {a: xs, b: ys})
+        sub = at_points(problem, points, order=2, method="reverse", shortcuts=partials.NO_SHORTCUTS)
+        columns = table(sub)
+        names = _partial_columns(sub)
+        gradient = np.stack([columns[names[(1, 0)]], columns[names[(0, 1)]]], axis=-1)
+        hessian = np.stack(
+            [
+                np.stack([columns[names[(2, 0)]], columns[names[(1, 1)]]], axis=-1),
+                np.stack([columns[names[(1, 1)]], columns[names[(0, 2)]]], axis=-1),
+            ],
+            axis=-2,
+        )
+        return columns["f"], gradient, hessian
+
+    return derivatives
+
+
+def _points(problem: Problem, given: dict) -> dict:
+    """Scattered points for run.at_points: the varying variables' values, the fixed ones'
+    repeated."""
+    count = len(next(iter(given.values())))
+    points = {}
+    for name, axis in zip(problem.domain.names, problem.domain.axes, strict=True):
+        if name in given:
+            points[name] = [float(v) for v in given[name]]
+        elif name in problem.free:
+            points[name] = [float(axis.take([0])[0])] * count
+    return points
+
+
+def taylor_point_values(problem: Problem, texts: Sequence[str]) -> list[dict]:
+    """--taylor-at's points for a map: 'x=-1,y=0' naming the two variables that run."""
+    from autodiffcli.job import _assignments
+
+    names = varying(problem)
+    points = []
+    for text in texts:
+        point = _assignments("taylor_at", text)
+        if set(point) != set(names):
+            raise OptionError(
+                f"{{opt.taylor_at}} {text!r} must give the point in {' and '.join(names)}: "
+                "e.g. {opt.taylor_at} " + ",".join(f"{n}=0" for n in names),
+                parameter="taylor_at",
+                value=text,
+            )
+        check_finite_points("taylor_at", list(point.values()), problem.dtype)
+        points.append(point)
+    return points
+
+
+def _taylor_overlay(problem: Problem, request: FigureRequest, point: dict, x, y, axes):
+    """The order-K Taylor polynomial of f at the point, on the grid near it (NaN beyond)."""
+    import numpy as np
+
+    from autodiffcli.plotting import maps
+
+    a, b = axes
+    order = taylor_order(problem, request)
+    sub = dataclasses.replace(problem, order=order, shortcuts=partials.NO_SHORTCUTS)
+    # taylor_terms takes every free variable: the fixed ones keep their --at values.
+    full = {n: values[0] for n, values in _points(problem, {a: [point[a]], b: [point[b]]}).items()}
+    terms = taylor_terms(sub, [full])
+    X, Y = np.meshgrid(x - point[a], y - point[b])
+    z = np.zeros_like(X)
+    for c, pa, pb in zip(terms["coefficient"], terms[f"power_{a}"], terms[f"power_{b}"]):
+        z += c * X**pa * Y**pb
+    half_x, half_y = TAYLOR_WINDOW * (x[-1] - x[0]), TAYLOR_WINDOW * (y[-1] - y[0])
+    z[(np.abs(X) > half_x) | (np.abs(Y) > half_y)] = math.nan
+    name = {1: "linear", 2: "quadratic", 3: "cubic"}.get(order, f"order-{order} Taylor")
+    label = f"{name} at $({point[a]:g}, {point[b]:g})$"
+    return maps.Overlay((point[a], point[b]), z, label)

@@ -1,0 +1,106 @@
+"""plot for several variables (issue 18), through the CLI: which problems draw a map, what the
+map shows, and the one-line refusals of what it cannot draw."""
+
+from __future__ import annotations
+
+import pytest
+from support import invoke
+
+
+def plot(tmp_path, *args: str, name: str = "p.svg"):
+    path = tmp_path / name
+    result = invoke("plot", *args, "-o", str(path))
+    return result, path
+
+
+def refused(tmp_path, *args: str) -> str:
+    result, path = plot(tmp_path, *args)
+    assert result.exit_code == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Grid:")]
+    assert "Traceback" not in result.stderr and len(lines) == 1
+    assert not path.exists()
+    return result.stderr
+
+
+def test_a_third_free_variable_is_refused_naming_it(tmp_path):
+    error = refused(tmp_path, "x*y + z")
+    assert "z is free too" in error and "--at z=0" in error
+
+
+def test_a_fixed_third_variable_leaves_a_map_of_two(tmp_path):
+    result, path = plot(
+        tmp_path, "x*y + z^2", "--at", "z=0.5", "--var", "x=-1:1:21j", "--var", "y=-1:1:21j"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "z = 0.5" in path.read_text()
+
+
+def test_a_field_of_three_components_is_refused(tmp_path):
+    assert "has 3 components" in refused(tmp_path, "[x, y, x*y]")
+
+
+def test_a_slice_with_one_free_variable_is_refused(tmp_path):
+    assert "leave two free" in refused(tmp_path, "x*y", "--at", "y=1")
+
+
+@pytest.mark.parametrize(
+    ("option", "values"),
+    [
+        ("--tangent-at", ["1"]),
+        ("--ylim", ["0", "1"]),
+        ("--reference", []),
+        ("--logy", []),
+        ("--panels", []),
+        ("--terminal", []),
+    ],
+)
+def test_options_of_curves_are_refused_for_a_map(tmp_path, option, values):
+    error = refused(tmp_path, "x*y", option, *values)
+    assert option in error
+
+
+@pytest.mark.parametrize(
+    ("option", "values"),
+    [
+        ("--kind", ["heatmap"]),
+        ("--field", ["stream"]),
+        ("--background", ["curl"]),
+        ("--zlim", ["0", "1"]),
+        ("--wireframe", []),
+        ("--hessian", []),
+        ("--no-critical", []),
+    ],
+)
+def test_options_of_maps_are_refused_for_a_curve(tmp_path, option, values):
+    error = refused(tmp_path, "sin(x)", option, *values)
+    assert option.replace("--no-", "--") in error
+
+
+def test_background_of_a_scalar_is_refused(tmp_path):
+    assert "--background" in refused(tmp_path, "x*y", "--background", "div")
+
+
+def test_hessian_panel_of_a_field_is_refused(tmp_path):
+    assert "--hessian" in refused(tmp_path, "[-y, x]", "--hessian")
+
+
+def test_zlim_in_the_wrong_order_is_refused(tmp_path):
+    assert "--zlim" in refused(tmp_path, "x*y", "--zlim", "1", "0")
+
+
+def test_taylor_at_must_name_the_two_variables(tmp_path):
+    assert "x=0,y=0" in refused(tmp_path, "x*y", "--taylor-at", "x=1")
+
+
+def test_taylor_at_of_a_curve_takes_a_number(tmp_path):
+    assert "must be a number" in refused(tmp_path, "sin(x)", "--taylor-at", "x=1")
+
+
+def test_scattered_input_points_are_refused(tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n0,0\n1,1\n2,0\n")
+    assert "--var" in refused(tmp_path, "x*y", "--input", str(points))
+
+
+def test_a_map_nowhere_finite_is_refused(tmp_path):
+    assert "no finite value" in refused(tmp_path, "log(-x^2 - y^2 - 1)")
