@@ -377,8 +377,12 @@ def explain(
     dot: o.Dot = None,
     graph: o.Graph = None,
     trace_at: o.Trace = None,
+    var: o.Var = None,
+    at: o.At = None,
+    param: o.Param = None,
 ) -> None:
-    """Explain, with live torch output, how autograd differentiates f over a vector of points."""
+    """Explain, with live torch output, how autograd differentiates f over a vector of points,
+    or, for f of several variables or components, its Jacobian at one point."""
     with reported():
         problem = job.prepare(
             expression,
@@ -391,11 +395,19 @@ def explain(
             device=device,
             dtype=dtype.value,
             default_num=5,
+            var=var,
+            at=at,
+            param=param,
         )
-        job.check_one_variable(problem, "explain")
         given = (-5.0 if start is None else start, 5.0 if stop is None else stop)
         ranged = (*given, step, num, input_path) != (-5.0, 5.0, None, None, None)
-        request = run.LessonRequest(trace_at, dot, graph, move_undefined=not ranged)
+        request = run.LessonRequest(
+            run.trace_point(problem, trace_at),
+            dot,
+            graph,
+            move_undefined=not ranged,
+            chosen_points=ranged or bool(at) or bool(var),
+        )
         run.check_lesson(problem, request)
         show_report(run.lesson(problem, request), fmt.value)
 

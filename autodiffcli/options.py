@@ -386,7 +386,11 @@ EXPLAIN_EXAMPLES = """\b
 Examples:
   autodiff explain
   autodiff explain 'log(x^2)*sin(x) + 1/x' --trace 1 --graph graph.png
-  autodiff explain 'tanh(x)' -k 3 --format markdown > lesson.md"""
+  autodiff explain 'tanh(x)' -k 3 --format markdown > lesson.md
+  autodiff explain '[x*y, x + y^2]' --at x=1,y=2 --trace x=1,y=2
+\b
+f of several variables or components is explained at one point: --at names every input
+(without --at: the first input 1, the next 2, and so on)."""
 
 
 # ----- Options of one command -----
@@ -538,8 +542,14 @@ Graph = Annotated[
     ),
 ]
 Trace = Annotated[
-    float | None,
-    _option("--trace", panel=OUTPUT, metavar="X0", help="The chain rule node by node at X0."),
+    str | None,
+    _option(
+        "--trace",
+        panel=OUTPUT,
+        metavar="X0",
+        help="The chain rule node by node at X0, a number; for f of several variables a "
+        "point naming every input, x=1,y=2.",
+    ),
 ]
 
 

@@ -335,12 +335,84 @@ def _stopped_after(error: AutodiffError, rows: int, name: str) -> AutodiffError:
 
 @dataclass(frozen=True)
 class LessonRequest:
-    """What `explain` should add to the lesson, and whether it may move undefined points."""
+    """What `explain` should add to the lesson, and whether it may move undefined points.
 
-    trace_at: float | None = None
+    ``trace_at`` is x0 for f(x) and a point naming every input for several variables (see
+    :func:`trace_point`); ``chosen_points`` says the user chose the points (--at, --var, a
+    range or --input), so that a lesson at one point does not replace them by its default.
+    """
+
+    trace_at: float | dict[str, float] | None = None
     dot: str | None = None
     graph: str | None = None
     move_undefined: bool = True
+    chosen_points: bool = False
+
+
+def one_variable_lesson(problem: Problem) -> bool:
+    """Whether the lesson is the one of f(x) over a vector of points; every other problem (more
+    inputs, more outputs, parameters, another variable's name) gets the lesson at one point."""
+    return problem.free == ("x",) and problem.outputs == 1 and not problem.parameters
+
+
+def trace_point(problem: Problem, text: str | None) -> float | dict[str, float] | None:
+    """--trace: a number X0 for f(x), as before; else 'x=1,y=2' naming every input of f."""
+    from autodiffcli.errors import OptionError
+    from autodiffcli.job import _assignments
+
+    if text is None:
+        return None
+    if one_variable_lesson(problem):
+        try:
+            return float(text)
+        except ValueError:
+            raise OptionError(
+                f"{{opt.trace_at}} must be a number, the point x0 of f(x), got {text!r}",
+                parameter="trace_at",
+                value=text,
+            ) from None
+    point = _assignments("trace_at", text)
+    if set(point) != set(problem.free):
+        raise OptionError(
+            f"{{opt.trace_at}} {text!r} must give every input of f, {', '.join(problem.free)}: "
+            "e.g. {opt.trace_at} " + ",".join(f"{n}={i}" for i, n in enumerate(problem.free, 1)),
+            parameter="trace_at",
+            value=text,
+        )
+    check_finite_points("trace_at", list(point.values()), problem.dtype)
+    return point
+
+
+def lesson_point(problem: Problem, request: LessonRequest) -> tuple[dict[str, float], list[str]]:
+    """The one point of a lesson of several variables (every variable of f, parameters too),
+    with a note when it is the default: the domain's point where it has one, else, when the
+    user chose no points, the first input 1, the next 2, and so on (distinct values, so that
+    x - y and x/y stay away from their special points)."""
+    domain = problem.domain
+    names = problem.expression.variables
+    fixed = {
+        n: float(domain.axes[domain.names.index(n)].take([0])[0])
+        for n in names
+        if n not in problem.free or len(domain) == 1
+    }
+    if len(domain) == 1:
+        return fixed, []
+    inputs = f"f({', '.join(problem.free)})"
+    if request.chosen_points:
+        example = ",".join(f"{n}={i}" for i, n in enumerate(problem.free, 1))
+        raise GridError(
+            f"explain teaches {inputs} at one point, and the options give {len(domain):,} "
+            f"points; name every input once with {{opt.at}}, e.g. {{opt.at}} {example}",
+            parameter="at",
+            value=len(domain),
+        )
+    chosen = {n: float(i) for i, n in enumerate(problem.free, 1)}
+    given = ", ".join(f"{n} = {i}" for i, n in enumerate(problem.free, 1))
+    note = (
+        f"No --at was given, so the lesson is at its default point {given} (the first input "
+        "1, the next 2, and so on); --at names another."
+    )
+    return {n: chosen.get(n, fixed.get(n)) for n in names}, [note]
 
 
 def check_lesson(problem: Problem, request: LessonRequest) -> None:
@@ -348,15 +420,19 @@ def check_lesson(problem: Problem, request: LessonRequest) -> None:
     from autodiffcli import writers
     from autodiffcli.lesson import picture
 
-    check_explain_points(problem)
-    if request.trace_at is not None:
+    if one_variable_lesson(problem):
+        check_explain_points(problem)
+    else:
+        lesson_point(problem, request)
+    if isinstance(request.trace_at, float | int):
         check_finite_points("trace_at", request.trace_at, problem.dtype)
     if request.dot is not None:
         writers.check_output_path(request.dot, "dot")
     if request.graph is not None:
         writers.check_output_path(request.graph, "graph")
         picture.check_picture_path(request.graph)
-        picture.check_picture_size(problem.expression, request.trace_at is not None)
+        lines = 3 if one_variable_lesson(problem) else 2 + len(problem.free)
+        picture.check_picture_size(problem.expression, request.trace_at is not None, lines)
 
 
 def lesson(problem: Problem, request: LessonRequest):
@@ -373,6 +449,8 @@ def lesson(problem: Problem, request: LessonRequest):
     from autodiffcli.engines import environment, reverse
     from autodiffcli.lesson import reasons, sections
 
+    if not one_variable_lesson(problem):
+        return _several_lesson(problem, request)
     device, dtype = target(problem)
     f = lang.function_of(problem.expression)
     # The lesson builds autograd's nested graphs up to the order: refuse one too large first.
@@ -398,4 +476,27 @@ def lesson(problem: Problem, request: LessonRequest):
         writers.write_text(request.dot, sections.tape_dot(problem.expression, request.trace_at))
     if request.graph is not None:
         sections.save_graph_picture(problem.expression, request.graph, request.trace_at)
+    return report
+
+
+def _several_lesson(problem: Problem, request: LessonRequest):
+    """The lesson of f: R^n -> R^m at one point (:func:`lesson_point`), with its trace, DOT
+    file and graph picture."""
+    from autodiffcli import writers
+    from autodiffcli.engines import environment
+    from autodiffcli.lesson import picture, several
+
+    target(problem)
+    point, notes = lesson_point(problem, request)
+    traced = None if request.trace_at is None else point | dict(request.trace_at)
+    report = environment.on_deep_stack(
+        lambda: several.explain_several(
+            problem.expression, problem.free, point, trace_at=traced, notes=notes
+        )
+    )
+    rows = None if traced is None else several.trace_rows(problem.expression, problem.free, traced)
+    if request.dot is not None:
+        writers.write_text(request.dot, picture.tape_dot(problem.expression, rows))
+    if request.graph is not None:
+        picture.save_tape_picture(problem.expression, request.graph, rows)
     return report

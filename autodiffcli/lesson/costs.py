@@ -62,8 +62,8 @@ def forward_and_reverse(f, x, x0: float, where) -> Section:
     )
     section.table(
         ["Jacobian of", "shape", "forward passes", "forward ms", "reverse passes", "reverse ms"],
-        [_cost_row(f"sum of f over {JACOBIAN_SIZE} points", many_in)]
-        + [_cost_row(f"f(k*s), k = 1..{JACOBIAN_SIZE}", one_in)],
+        [cost_row(f"sum of f over {JACOBIAN_SIZE} points", many_in)]
+        + [cost_row(f"f(k*s), k = 1..{JACOBIAN_SIZE}", one_in)],
     )
     section.text(rule_text(many_in, one_in))
     if many_in.reverse_passes or one_in.reverse_passes:
@@ -73,9 +73,9 @@ def forward_and_reverse(f, x, x0: float, where) -> Section:
         .fact("reverse", reverse.tolist())
         .fact("agree", same.where_finite)
         .fact("saved_tensors", {"reverse": _saved_fact(kept), "forward": _saved_fact(forward_kept)})
-        .fact("many_in_one_out", _cost_fact(many_in))
-        .fact("one_in_many_out", _cost_fact(one_in))
-        .fact("times_follow_counts", _times_follow(many_in) and _times_follow(one_in))
+        .fact("many_in_one_out", cost_fact(many_in))
+        .fact("one_in_many_out", cost_fact(one_in))
+        .fact("times_follow_counts", times_follow(many_in) and times_follow(one_in))
     )
 
 
@@ -112,7 +112,7 @@ def _saved_fact(saved: Saved) -> dict:
     return {"tensors": saved.tensors, "storages": saved.storages, "bytes": saved.nbytes}
 
 
-def _cost_row(name: str, cost: JacobianCost) -> list[str]:
+def cost_row(name: str, cost: JacobianCost) -> list[str]:
     return [
         name,
         f"{cost.outputs}x{cost.inputs}",
@@ -123,7 +123,7 @@ def _cost_row(name: str, cost: JacobianCost) -> list[str]:
     ]
 
 
-def _cost_fact(cost: JacobianCost) -> dict:
+def cost_fact(cost: JacobianCost) -> dict:
     return {
         "inputs": cost.inputs,
         "outputs": cost.outputs,
@@ -166,7 +166,7 @@ def _same_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
     return f"Both ways give {'the same' if same else 'different'} Jacobians{tail}. "
 
 
-def _times_follow(cost: JacobianCost) -> bool:
+def times_follow(cost: JacobianCost) -> bool:
     """The mode with fewer passes also took less time (or both counts are equal)."""
     if cost.forward_passes == cost.reverse_passes:
         return True
@@ -180,7 +180,7 @@ def timing_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
     slowest_pass = max(
         cost.forward_seconds / max(cost.forward_passes, 1) for cost in (many_in, one_in)
     )
-    if _times_follow(many_in) and _times_follow(one_in):
+    if times_follow(many_in) and times_follow(one_in):
         return (
             "The times follow the counts here: in each case the mode with fewer passes "
             "took less time."
@@ -188,7 +188,7 @@ def timing_text(many_in: JacobianCost, one_in: JacobianCost) -> str:
     cases = [
         f"for {name}, {_faster(cost)}"
         for name, cost in (("many inputs", many_in), ("many outputs", one_in))
-        if not _times_follow(cost)
+        if not times_follow(cost)
     ]
     return (
         f"The times do not follow the counts here: {'; '.join(cases)}. On {JACOBIAN_SIZE} "

@@ -84,6 +84,15 @@ def _formula(node) -> str:
 
 
 def _numbers(row: dict) -> tuple[str, ...]:
+    if "tangents" in row:  # several inputs: a tangent per input
+        tangents = tuple(
+            f"tangent d/d{name} {fmt_optional(value)}" for name, value in row["tangents"].items()
+        )
+        return (
+            f"value {fmt_optional(row['value'])}",
+            *tangents,
+            f"adjoint {fmt_optional(row['adjoint'])}",
+        )
     return (
         f"value {fmt_optional(row['value'])}",
         f"tangent {fmt_optional(row['tangent'])}",
@@ -213,8 +222,9 @@ class PictureSize:
     height: float
 
 
-def picture_size(expression, traced: bool) -> PictureSize:
-    """The size of the graph picture, without drawing it (checked before any work)."""
+def picture_size(expression, traced: bool, lines: int = 3) -> PictureSize:
+    """The size of the graph picture, without drawing it (checked before any work); a traced
+    node holds ``lines`` lines of numbers (value, a tangent per input, adjoint)."""
     plan = layout(expression)
     points = plan.where + [p for *_, route in plan.routes for p in route]
     columns = int(max(c for c, _ in points)) + 1
@@ -224,11 +234,11 @@ def picture_size(expression, traced: bool) -> PictureSize:
     else:
         longest = max(len(node.label) for node in tape_nodes(expression))
         column_width = CHAR_WIDTH * longest + COLUMN_GAP
-    tall = 1.0 + 0.25 * (3 if traced else 0)
+    tall = 1.0 + 0.25 * (lines if traced else 0)
     return PictureSize(columns, rows, column_width * columns + MARGIN, ROW_HEIGHT * tall * rows)
 
 
-def check_picture_size(expression, traced: bool) -> None:
+def check_picture_size(expression, traced: bool, lines: int = 3) -> None:
     """Refuse a graph too large to read: it would only be seen zoomed."""
     nodes = len(expression.nodes)
     if nodes > MAX_PICTURE_NODES:
@@ -237,7 +247,7 @@ def check_picture_size(expression, traced: bool) -> None:
             f"{MAX_PICTURE_NODES}: simplify the expression or drop {{opt.graph}}",
             parameter="graph",
         )
-    size = picture_size(expression, traced)
+    size = picture_size(expression, traced, lines)
     if max(size.width, size.height) > MAX_PICTURE_INCHES:
         untraced = " without {opt.trace}, or" if traced else ""
         raise OutputError(
@@ -255,10 +265,11 @@ def tape_figure(expression, trace: Sequence[dict] | None = None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    check_picture_size(expression, trace is not None)
+    lines = len(_numbers(trace[0])) if trace else 3
+    check_picture_size(expression, trace is not None, lines)
     nodes = tape_nodes(expression, trace)
     plan = layout(expression)
-    size = picture_size(expression, trace is not None)
+    size = picture_size(expression, trace is not None, lines)
     caption = _wrapped(_caption(expression, trace), size.width)
     top = (caption.count("\n") + 1) * CAPTION_POINTS * 1.4 / 72 + 0.15
     height = size.height + MARGIN + top
@@ -296,7 +307,15 @@ def _half_widths(figure, axes, boxes) -> list[float]:
 def _caption(expression, trace: Sequence[dict] | None) -> str:
     caption = f"f({', '.join(expression.variables)}) = {expression.text}"
     x_rows = [row for row in trace or () if row["op"] in expression.variables]
-    if x_rows:
+    if x_rows and "tangents" in x_rows[0]:  # several inputs
+        names = list(x_rows[0]["tangents"])
+        values = {row["op"]: row["value"] for row in x_rows}
+        at = ", ".join(f"{n} = {fmt(values[n])}" for n in names if n in values)
+        caption += (
+            f" at {at}: a tangent dv/d(input) per input (forward, from that input), adjoint "
+            "(reverse, from f); each edge is labelled with its local partial"
+        )
+    elif x_rows:
         caption += (
             f" at x = {fmt(x_rows[0]['value'])}: tangent dv/dx (forward, from x), adjoint "
             "df/dv (reverse, from f); each edge is labelled with its local partial"

@@ -75,10 +75,10 @@ def trace(expression: Expression, x0: float, dtype=torch.float64) -> list[dict]:
         rows.append(
             {
                 "node": f"v{index}",
-                "op": _op_label(node),
+                "op": op_label(node),
                 "inputs": [f"v{i}" for i in node.args],
                 "value": value,
-                "partials": _local_partials(expression, index, values, depends),
+                "partials": local_partials(expression, index, values, depends),
                 "tangent": tangents[index],
                 "adjoint": adjoint,
             }
@@ -112,7 +112,7 @@ def _tangents(expression: Expression, x: torch.Tensor) -> list[float]:
         return [0.0 if t is None else float(t.reshape(-1)[0]) for t in tangents]
 
 
-def _local_partials(expression, index: int, values, depends) -> list[float | None]:
+def local_partials(expression, index: int, values, depends) -> list[float | None]:
     """dv_index/dv_j for each input j of the node, by torch on that one operation."""
     node = expression.nodes[index]
     if not node.args or node.op in CONDITIONS:  # a condition is true or false: no derivative
@@ -140,7 +140,7 @@ def _scalar(value: torch.Tensor) -> float:
     return float(value.reshape(-1)[0])
 
 
-def _op_label(node) -> str:
+def op_label(node) -> str:
     if node.op == "var":
         return node.label
     if node.op == "const":

@@ -75,7 +75,18 @@ def why_not_finite(expression: Expression, x0: float, rows: list[dict] | None = 
     where the caller has it already.
     """
     rows = trace(expression, x0) if rows is None else rows
-    value, slope = rows[-1]["value"], derivative_at(rows, expression.variables[0])
+    slope = derivative_at(rows, expression.variables[0])
+    finite_slope = math.isfinite(slope) and math.isfinite(rows[-1]["tangent"])
+    return why_not_finite_at(rows, f"x = {fmt(x0)}", finite_slope)
+
+
+def why_not_finite_at(
+    rows: list[dict], at: str, derivative_finite: bool, name: str = "f", derivative: str = "f'(x)"
+) -> str | None:
+    """:func:`why_not_finite` from a trace whose last row is the root ``name``, at the point
+    ``at`` ("x = 1", "(x, y) = (1, 2)"); ``derivative_finite`` says whether the derivative
+    (named ``derivative``: f'(x), the gradient of f1) is finite there."""
+    value = rows[-1]["value"]
     if not math.isfinite(value):
         culprit = next(
             row
@@ -83,34 +94,38 @@ def why_not_finite(expression: Expression, x0: float, rows: list[dict] | None = 
             if not math.isfinite(row["value"])
             and all(math.isfinite(rows[_at(i)]["value"]) for i in row["inputs"])
         )
-        return _value_reason(culprit, rows, x0, value)
-    if not math.isfinite(slope) or not math.isfinite(rows[-1]["tangent"]):
+        return _value_reason(culprit, rows, at, value, name)
+    if not derivative_finite:
         for row in rows:
             for position, partial in enumerate(row["partials"]):
                 if partial is not None and not math.isfinite(partial):
                     return (
-                        f"f'(x) is not finite at x = {fmt(x0)}: the derivative of "
+                        f"{derivative} is not finite at {at}: the derivative of "
                         f"{computation(row, rows)} with respect to "
                         f"{_argument_name(row, position)} is {fmt(partial)}"
                     )
-        return f"f'(x) is not finite at x = {fmt(x0)}: the chain rule meets 0 * inf there"
+        return f"{derivative} is not finite at {at}: the chain rule meets 0 * inf there"
     return None
 
 
-def _value_reason(culprit: dict, rows: list[dict], x0: float, value: float) -> str:
-    then = "" if culprit is rows[-1] else f", and then f = {fmt(value)}"
+def _value_reason(culprit: dict, rows: list[dict], at: str, value: float, name: str) -> str:
+    then = "" if culprit is rows[-1] else f", and then {name} = {fmt(value)}"
     done = computation(culprit, rows)
     if math.isnan(culprit["value"]):
-        return f"f is undefined at x = {fmt(x0)}: {done} has no real value{then}"
+        return f"{name} is undefined at {at}: {done} has no real value{then}"
     exact = _exact_result(culprit, rows)
     if exact is None:
         return (
-            f"f is undefined at x = {fmt(x0)}: {done} is a singularity, where torch gives "
+            f"{name} is undefined at {at}: {done} is a singularity, where torch gives "
             f"{fmt(culprit['value'])}{then}"
         )
-    outcome = "f overflows float64" if math.isinf(value) else "f cannot be computed in float64"
+    outcome = (
+        f"{name} overflows float64"
+        if math.isinf(value)
+        else f"{name} cannot be computed in float64"
+    )
     return (
-        f"{outcome} at x = {fmt(x0)}: {done} is about {exact}, beyond float64's largest "
+        f"{outcome} at {at}: {done} is about {exact}, beyond float64's largest "
         f"value {fmt(sys.float_info.max)}, so torch gives {fmt(culprit['value'])}{then}"
     )
 

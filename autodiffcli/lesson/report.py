@@ -42,22 +42,28 @@ class Section:
 
 @dataclass
 class Report:
-    """The whole lesson for one expression."""
+    """The whole lesson for one expression; ``variables`` name f's inputs in the heading,
+    f(x) = ... or f(x, y) = ...."""
 
     expression: str
     sections: list[Section]
+    variables: tuple[str, ...] = ("x",)
 
     def __repr__(self) -> str:
         return f"Report({self.expression!r}, {len(self.sections)} sections)"
 
 
 def render_markdown(report: Report) -> str:
-    out = [f"# autodiff explain: f(x) = {report.expression}", ""]
+    out = [f"# autodiff explain: {_heading(report)}", ""]
     for section in report.sections:
         out += [f"## {section.title}", ""]
         for block in section.blocks:
             out += _markdown_block(block)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _heading(report: Report) -> str:
+    return f"f({', '.join(report.variables)}) = {report.expression}"
 
 
 def _markdown_block(block: dict) -> list[str]:
@@ -74,7 +80,7 @@ def _markdown_block(block: dict) -> list[str]:
 
 
 def render_text(report: Report) -> str:
-    out = [f"autodiff explain: f(x) = {report.expression}", ""]
+    out = [f"autodiff explain: {_heading(report)}", ""]
     for section in report.sections:
         out += [section.title, "-" * len(section.title)]
         for block in section.blocks:
@@ -99,8 +105,10 @@ def _text_block(block: dict) -> list[str]:
 
 
 def render_json(report: Report) -> str:
-    data = {
-        "expression": report.expression,
+    data: dict = {"expression": report.expression}
+    if report.variables != ("x",):  # one variable's JSON stays as it was
+        data["variables"] = list(report.variables)
+    data |= {
         "sections": [{"key": s.key, "title": s.title, "blocks": s.blocks} for s in report.sections],
     }
     return json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
