@@ -32,7 +32,7 @@ WIDE = 1000
 # The stacked points of the block section: this many, spaced by BLOCK_STEP on every axis.
 BLOCK_POINTS = 3
 BLOCK_STEP = 0.25
-# The wide shapes spread their points over [-SPREAD, SPREAD] along (1, ..., 1) through the point.
+# The wide shapes spread their points over t in [-SPREAD, SPREAD] along direction() from p.
 SPREAD = 0.5
 
 
@@ -75,6 +75,22 @@ class VectorFunction:
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         components = evaluate_outputs(self.expression, self.columns(p))
         return torch.cat(components, -1)
+
+
+def components(g: VectorFunction) -> list[VectorFunction]:
+    """Each component of f as a one-output function on its own graph
+    (``expression.component(k)``). Its derivatives are its own: differentiating one output
+    of the whole map seeds 0 on the others, and where their local derivatives are not finite,
+    0 * inf = nan leaks into the output's row."""
+    return [
+        VectorFunction(g.expression.component(k), g.free, g.constants) for k in range(g.outputs)
+    ]
+
+
+def jacobian_by_rows(g: VectorFunction, p: torch.Tensor) -> torch.Tensor:
+    """The m x n Jacobian, row k from component k's own graph (torch.autograd.functional
+    .jacobian on it)."""
+    return torch.cat([jacobian(c, p).reshape(1, -1) for c in components(g)])
 
 
 def point_tensor(values, dtype=torch.float64, device="cpu") -> torch.Tensor:
@@ -150,10 +166,17 @@ def single_entry_columns(J: torch.Tensor) -> list[int]:
 # ----- Several points stacked -----
 
 
+def direction(n: int, dtype=torch.float64) -> torch.Tensor:
+    """The direction the lesson's extra points lie along from p: (1, -2, 3, ...) / n, so that
+    they leave a diagonal such as x = y (where 1/(x - y) is undefined) rather than run along it."""
+    return tangent_vector(n, dtype) / n
+
+
 def block_points(p: torch.Tensor, count: int = BLOCK_POINTS) -> torch.Tensor:
-    """``count`` points near p: p, p + h, p + 2h, ... with h = BLOCK_STEP on every axis."""
+    """``count`` points near p: p, p + h d, p + 2h d, ... with h = BLOCK_STEP, d =
+    :func:`direction`."""
     steps = torch.arange(count, dtype=p.dtype) * BLOCK_STEP
-    return p.unsqueeze(0) + steps.unsqueeze(1)
+    return p.unsqueeze(0) + steps.unsqueeze(1) * direction(p.numel(), p.dtype)
 
 
 @dataclass(frozen=True)
@@ -165,9 +188,10 @@ class Blocks:
         off_block_zero: every entry outside the K diagonal blocks is exactly 0.
         off_block_largest: the largest |entry| outside the blocks among finite ones.
         off_block_nonfinite: the points (block columns) holding a NaN or inf outside the blocks.
-        blocks: each point's own m x n block.
+        off_block_finite: how many entries outside the blocks are finite, of off_block_total.
         summed: X.grad after Y.sum().backward(), one row per point.
-        own: each point's own 1^T J_k (the column sums of its block).
+        own: each point's own 1^T J_k: the column sums of its Jacobian, computed at that point
+            alone, row by row (:func:`jacobian_by_rows`).
         agreement: summed against own, NaN-aware.
     """
 
@@ -175,7 +199,8 @@ class Blocks:
     off_block_zero: bool
     off_block_largest: float
     off_block_nonfinite: tuple[int, ...]
-    blocks: list[torch.Tensor]
+    off_block_finite: int
+    off_block_total: int
     summed: torch.Tensor
     own: torch.Tensor
     agreement: Agreement
@@ -196,15 +221,15 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
     finite = torch.isfinite(by_point) & ~own_block
     largest = by_point[finite].abs()
     nonfinite = (~torch.isfinite(by_point) & ~own_block).any(0).any(0).any(-1)
-    blocks = [by_point[i, :, i, :] for i in range(k)]
     summed = sum_trick_grad(stacked, points.reshape(-1)).reshape(k, n)
-    own = torch.stack([block.sum(0) for block in blocks])
+    own = torch.stack([jacobian_by_rows(g, point).sum(0) for point in points])
     return Blocks(
         J,
         bool((off == 0).all()),
         float(largest.max()) if largest.numel() else 0.0,
         tuple(int(i) for i in torch.nonzero(nonfinite).flatten()),
-        blocks,
+        int(torch.isfinite(off).sum()),
+        off.numel(),
         summed,
         own,
         compare(summed, own),
@@ -215,9 +240,9 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
 
 
 def line_points(p: torch.Tensor, count: int) -> torch.Tensor:
-    """``count`` points on the line through p along (1, ..., 1), spread over +-SPREAD."""
+    """``count`` points on the line through p along :func:`direction`, t in +-SPREAD."""
     t = torch.linspace(-SPREAD, SPREAD, count, dtype=p.dtype)
-    return p.unsqueeze(0) + t.unsqueeze(1)
+    return p.unsqueeze(0) + t.unsqueeze(1) * direction(p.numel(), p.dtype)
 
 
 def many_outputs(g: VectorFunction, p: torch.Tensor):
@@ -265,9 +290,12 @@ class Hessian:
     symmetric: Agreement
 
 
-def component_hessian(g: VectorFunction, p: torch.Tensor, k: int) -> Hessian:
+def component_hessian(g: VectorFunction, p: torch.Tensor) -> Hessian:
+    """The Hessian of a one-output ``g`` (a component on its own graph, see
+    :func:`components`) at p."""
+
     def component(q):
-        return g(q)[..., k].sum()
+        return g(q).sum()
 
     by_forward = torch.func.jacfwd(torch.func.grad(component))(p)
     by_reverse = torch.autograd.functional.hessian(component, p)

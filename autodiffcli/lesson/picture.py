@@ -313,7 +313,8 @@ def _caption(expression, trace: Sequence[dict] | None) -> str:
         at = ", ".join(f"{n} = {fmt(values[n])}" for n in names if n in values)
         caption += (
             f" at {at}: a tangent dv/d(input) per input (forward, from that input), adjoint "
-            "(reverse, from f); each edge is labelled with its local partial"
+            "(reverse, from the scalar the lesson traces); each edge is labelled with its "
+            "local partial"
         )
     elif x_rows:
         caption += (

@@ -38,12 +38,12 @@ from autodiffcli.lesson.report import Report, Section
 from autodiffcli.lesson.several_modes import (
     Setting,
     agree_text,
+    comparable,
     hessians_section,
     listed,
     modes_section,
     trace_section,
     try_it_section,
-    where_text,
 )
 from autodiffcli.numfmt import CODE_INDENT, WIDTH, fmt, matrix, vector
 
@@ -71,8 +71,7 @@ def explain_several(
     constants = {n: float(v) for n, v in point.items() if n not in free}
     g = VectorFunction(expression, free, constants)
     p = point_tensor([point[n] for n in free])
-    J = jacobian(g, p).reshape(g.outputs, g.inputs)
-    lesson = Setting(expression, g, p, J, width)
+    lesson = Setting(expression, g, p, width)
     reasons = _reasons(lesson, point)
     sections = [
         _goal(lesson, constants, notes, reasons),
@@ -132,8 +131,9 @@ def _goal(lesson: Setting, constants: dict, notes, reasons: dict[str, str]) -> S
     )
     for note in notes:
         section.text(note)
-    for reason in reasons.values():
-        section.text(f"{reason[0].upper()}{reason[1:]}.")
+    for name, reason in reasons.items():
+        opening = reason[0].upper() + reason[1:] if reason.startswith("the ") else reason
+        section.text(f"{opening}{_rule_outside(lesson, name)}.")
     return (
         section.fact("variables", list(lesson.free))
         .fact("parameters", constants)
@@ -146,13 +146,26 @@ def _goal(lesson: Setting, constants: dict, notes, reasons: dict[str, str]) -> S
     )
 
 
+def _rule_outside(lesson: Setting, name: str) -> str:
+    """Where an output is not finite but torch's row of J has finite numbers, say that they
+    are not derivatives."""
+    k = lesson.outputs.index(name)
+    if name not in lesson.undefined or not bool(torch.isfinite(lesson.J[k]).any()):
+        return ""
+    return (
+        f"; so {name} has no derivative there either, though torch's rules still give finite "
+        "numbers in its row of J"
+    )
+
+
 def _jacobian(lesson: Setting, reasons: dict[str, str]) -> Section:
     J = lesson.J
     section = Section("jacobian", "The Jacobian: one row per output, one column per input")
     section.text(
-        f"J[i, j] = d f_i / d x_j, the {lesson.m}x{lesson.n} matrix of every first derivative, "
-        "computed by torch.autograd.functional.jacobian on f as a map of the point "
-        f"p = ({', '.join(lesson.free)}):"
+        f"J[i, j] = d f_i / d x_j, the {lesson.m}x{lesson.n} matrix of every first derivative"
+        f"{lesson.caveat()}, computed by torch.autograd.functional.jacobian on f as a map of "
+        f"the point p = ({', '.join(lesson.free)})"
+        + (", row by row, each output on its own graph:" if lesson.m > 1 else ":")
     )
     section.table(
         lesson.inputs_header("J"),
@@ -163,8 +176,20 @@ def _jacobian(lesson: Setting, reasons: dict[str, str]) -> Section:
         listed = ", ".join(f"d{lesson.outputs[i]}/d{lesson.free[j]}" for i, j in bad)
         why = " (the goal says why)" if reasons else ""
         section.text(f"Not finite here: {listed}{why}.")
+    whole = jacobian(lesson.g, lesson.p).reshape(lesson.m, lesson.n)
+    same = compare(whole, J)
+    if not same.equal:
+        section.text(
+            "On the whole map at once, torch.autograd.functional.jacobian gives other numbers "
+            f"here: {vector(whole.flatten().tolist())}, row after row. Row i is a backward pass "
+            "seeded with 1 on f_i and 0 on every other output, and where another output's "
+            "local derivative is not finite, 0 * inf = nan leaks into row i. Each output's own "
+            "graph keeps its row clean."
+        )
     return (
         section.fact("jacobian", J.tolist())
+        .fact("whole_map_jacobian", whole.tolist())
+        .fact("whole_map_same", same.equal)
         .fact("shape", [lesson.m, lesson.n])
         .fact("nonfinite_entries", [list(e) for e in bad])
     )
@@ -181,7 +206,12 @@ def _naive(lesson: Setting) -> Section:
     gradient, is_row = None, None
     if message is not None:
         section.text("torch raises:").code(f"RuntimeError: {message}", "text")
-        if lesson.m > 1:
+        if not depends_on_inputs(lesson.g, lesson.p):
+            section.text(
+                "f does not depend on its inputs: torch recorded no graph from p to y, so "
+                "backward has nothing to run on."
+            )
+        elif lesson.m > 1:
             section.text(
                 f"y has {lesson.m} elements, and dy/dp is the {lesson.m}x{lesson.n} matrix J: "
                 "backward() pulls back one scalar, and for a vector y it does not know how to "
@@ -193,9 +223,10 @@ def _naive(lesson: Setting) -> Section:
         is_row = same.where_finite
         section.text(
             "f has one output, so y is a single number and y.backward() works: p.grad = "
-            f"{vector(gradient.tolist())}, the gradient of f, which "
-            + ("is" if is_row else "is not")
-            + f" the one row of J{where_text(same, lesson.free)}."
+            f"{vector(gradient.tolist())}, "
+            + ("the gradient of f" if not lesson.undefined else "torch's gradient")
+            + ". "
+            + agree_text(same, lesson.free, "It", "the one row of J")
         )
     return (
         section.fact("error", message)
@@ -223,7 +254,7 @@ def _seeded(lesson: Setting) -> Section:
     if lesson.m == 1:
         section.text(
             f"For one output, v is one number: with v = {fmt(float(v[0]))}, backward gives "
-            f"{fmt(float(v[0]))} times the gradient, v^T J."
+            f"{fmt(float(v[0]))} times what y.backward() gives, v^T J."
         )
     else:
         section.text(
@@ -235,7 +266,7 @@ def _seeded(lesson: Setting) -> Section:
         lesson.inputs_header(),
         [lesson.by_input("p.grad after y.backward(v)", vjp), lesson.by_input("v @ J", by_matrix)],
     )
-    section.text(agree_text(same, lesson.free, "p.grad", "v @ J"))
+    section.text(agree_text(same, lesson.free, "p.grad", "v @ J (J of section 2)"))
     return (
         section.fact("v", v.tolist())
         .fact("vjp", vjp.tolist())
@@ -277,17 +308,18 @@ def _sum_trick(lesson: Setting) -> Section:
     ones_same = compare(by_sum, by_ones)
     is_sums = compare(by_sum, columns, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
     section.text(
-        ("Both calls give the same p.grad" if ones_same.equal else "The two calls differ")
-        + (", and it is" if is_sums.where_finite else ", and it is not")
-        + f" 1^T J{where_text(is_sums, free)}."
+        ("Both calls give the same p.grad. " if ones_same.equal else "The two calls differ. ")
+        + agree_text(is_sums, free, "y.sum().backward()", "the column sums of J")
     )
     facts = {"off_diagonal_nonfinite": [], "single_entry_columns": None, "equals_diagonal": None}
     if lesson.m == 1:
-        verdict, exact = "scalar", True
+        verdict, exact = "scalar", None if lesson.undefined else True
         section.text(
-            "f has one output: y.sum() is y itself, and 1^T J is J's one row, the gradient "
-            "of f. For a scalar f the trick is just y.backward(): it gives the derivative "
-            "of the one output by every input."
+            "f has one output: y.sum() is y itself, and 1^T J is J's one row"
+            + (", the gradient of f" if not lesson.undefined else "")
+            + ". For a scalar f the trick is just y.backward(): one backward pass gives the "
+            "derivative of the one output by every input"
+            + (" (here torch's numbers only: f is undefined)." if lesson.undefined else ".")
         )
     elif square:
         verdict, exact, facts = _square_verdict(section, lesson, columns, diagonal)
@@ -337,12 +369,12 @@ def _square_verdict(section: Section, lesson: Setting, columns, diagonal):
         section.text(
             "Every entry off the diagonal is exactly 0: at this point f_i changes with x_i "
             "alone, so each column holds one entry and its sum is that entry. 1^T J is "
-            "diag(J), the derivative of each output by its own input, "
+            f"diag(J), the derivative of each output by its own input{lesson.caveat()}, "
             + ("as the table shows." if all(equal) else "yet the table's rows differ.")
             + " (A map that is elementwise everywhere, like [sin(x), y^2], has a diagonal J "
             "at every point; one point cannot tell that.)"
         )
-        return "diagonal", True, facts
+        return "diagonal", None if lesson.undefined else True, facts
     if off.largest > 0:
         wrong = [j for j in range(lesson.n) if not per_column[j].where_finite]
         i, j = _largest_off_diagonal(J)
@@ -424,11 +456,16 @@ def _blocks(lesson: Setting) -> Section:
             "the Jacobian over points is block-diagonal, one block per point."
         )
     else:
+        columns = ", ".join(str(i) for i in blocks.off_block_nonfinite)
         section.text(
-            f"Every finite entry outside the {k} diagonal blocks is exactly 0, so the Jacobian "
-            "over points is block-diagonal. The columns of point "
-            + ", ".join(str(i) for i in blocks.off_block_nonfinite)
-            + " hold non-finite entries outside their block too, but that is not dependence: "
+            (
+                f"The finite entries outside the {k} diagonal blocks ({blocks.off_block_finite} "
+                f"of {blocks.off_block_total}) are all exactly 0. "
+                if blocks.off_block_finite
+                else "No entry outside the blocks is finite here, so this stack does not show "
+                "the blocks. "
+            )
+            + f"The non-finite ones, in the columns of point {columns}, are not dependence: "
             "each row of J is a backward pass seeded with 0 for the other points' outputs, and "
             "where a local derivative is not finite, 0 * inf = nan in floating point."
         )
@@ -436,7 +473,7 @@ def _blocks(lesson: Setting) -> Section:
         [
             "point",
             *(f"Y.sum(): d/d{n}" for n in lesson.free),
-            *(f"1^T J_k: d/d{n}" for n in lesson.free),
+            *(f"own 1^T J_k: d/d{n}" for n in lesson.free),
         ],
         [
             [str(i), *(fmt(v) for v in blocks.summed[i]), *(fmt(v) for v in blocks.own[i])]
@@ -444,17 +481,23 @@ def _blocks(lesson: Setting) -> Section:
         ],
     )
     cells = [f"point {i} d/d{n}" for i in range(k) for n in lesson.free]
-    section.text(
-        "So Y.sum().backward() hands each point the column sums of its own block, 1^T J_k: "
-        + ("they agree" if blocks.agreement.where_finite else "yet they differ")
-        + f"{where_text(blocks.agreement, cells)}. Summing over points mixes nothing across "
-        "points; "
-        + (
-            "with one output per point, 1^T J_k is each point's gradient, exact."
-            if lesson.m == 1
-            else "within one point it sums that point's outputs, as the section before says."
-        )
+    text = (
+        "Y.sum().backward() hands each point a row of X.grad; beside it, the column sums of "
+        "that point's own Jacobian, computed at the point alone. "
+        + agree_text(blocks.agreement, cells, "X.grad", "the own sums")
     )
+    exact = (
+        blocks.off_block_zero
+        and blocks.agreement.equal
+        and comparable(blocks.agreement, len(cells))
+    )
+    if exact:
+        text += " Summing over points mixes nothing across points: " + (
+            "with one output per point, each point gets its own row J_k."
+            if lesson.m == 1
+            else "within one point it still sums that point's outputs, as section 5 says."
+        )
+    section.text(text)
     return (
         section.fact("points", points.tolist())
         .fact("jacobian", blocks.matrix.tolist())
@@ -463,5 +506,7 @@ def _blocks(lesson: Setting) -> Section:
         .fact("off_block_nonfinite_points", list(blocks.off_block_nonfinite))
         .fact("summed", blocks.summed.tolist())
         .fact("own", blocks.own.tolist())
+        .fact("off_block_finite", blocks.off_block_finite)
         .fact("summed_is_own", blocks.agreement.where_finite)
+        .fact("exact_across_points", exact)
     )

@@ -16,7 +16,9 @@ from autodiffcli.lesson.costs import cost_fact, cost_row, times_follow
 from autodiffcli.lesson.jacobians import (
     VectorFunction,
     component_hessian,
+    components,
     hessian_memory,
+    jacobian_by_rows,
     jvp,
     many_inputs,
     many_outputs,
@@ -30,7 +32,6 @@ from autodiffcli.lesson.probes import (
     CLAIM_RTOL,
     Agreement,
     compare,
-    jacobian,
     jacobian_both_ways,
 )
 from autodiffcli.lesson.report import Section
@@ -41,12 +42,29 @@ class Setting:
     """What every section of the lesson reads: f, the point, J, the seed v, and how to name
     them (inputs by their variables, outputs f or f1, f2, ...)."""
 
-    def __init__(self, expression, g: VectorFunction, p, J, width: int):
-        self.expression, self.g, self.p, self.J, self.width = expression, g, p, J, width
+    def __init__(self, expression, g: VectorFunction, p, width: int):
+        self.expression, self.g, self.p, self.width = expression, g, p, width
         self.m, self.n, self.free = g.outputs, g.inputs, g.free
+        self.J = jacobian_by_rows(g, p)
+        self.values = g(p)
         self.outputs = ["f"] if self.m == 1 else [f"f{k + 1}" for k in range(self.m)]
         self.at = at_text(self.free, p.tolist())
         self.v = seed_vector(self.m)
+
+    @property
+    def undefined(self) -> list[str]:
+        """The outputs whose value is not finite at the point: they have no derivative there,
+        whatever numbers torch's rules give."""
+        finite = torch.isfinite(self.values).tolist()
+        return [name for name, ok in zip(self.outputs, finite, strict=True) if not ok]
+
+    def caveat(self) -> str:
+        """' (torch's numbers, not derivatives, for f2: undefined here)' where some are."""
+        if not self.undefined:
+            return ""
+        return (
+            f" (torch's numbers, not derivatives, for {', '.join(self.undefined)}: undefined here)"
+        )
 
     def __repr__(self) -> str:
         return f"Setting({self.expression.text!r} at {self.at})"
@@ -79,10 +97,17 @@ def where_text(agreement: Agreement, labels: Sequence[str]) -> str:
 
 
 def agree_text(same: Agreement, labels, a: str, b: str) -> str:
+    """The sentence of a comparison: the same or different wherever both are finite, or
+    nothing to compare where no entry is finite on both sides."""
     if len(same.undefined) == len(labels):
-        return f"Neither {a} nor {b} has a finite entry here, so there is nothing to compare."
+        return f"{a} and {b} have no entry finite in both, so there is nothing to compare."
     verb = "are the same" if same.where_finite else "differ"
     return f"{a} and {b} {verb}{where_text(same, labels)}."
+
+
+def comparable(same: Agreement, count: int) -> bool:
+    """Whether some entry was finite on both sides (a claim was really checked)."""
+    return len(same.undefined) < count
 
 
 def modes_section(lesson: Setting) -> Section:
@@ -105,7 +130,7 @@ def modes_section(lesson: Setting) -> Section:
             ["J @ u", *map(fmt, by_matrix.tolist())],
         ],
     )
-    section.text(agree_text(same, lesson.outputs, "The JVP", "J @ u"))
+    section.text(agree_text(same, lesson.outputs, "The JVP", "J @ u (J of section 2)"))
     wide_out, count_out = many_outputs(g, p)
     wide_in, count_in, flat = many_inputs(g, p)
     costs = {
@@ -188,7 +213,7 @@ def trace_section(lesson: Setting, trace_at: dict[str, float]) -> Section:
     roots = [f"{name} is v{i}" for name, i in zip(names, lesson.expression.outputs, strict=True)]
     p = point_tensor([trace_at[n] for n in free])
     traced = VectorFunction(lesson.expression, free, _constants(trace_at, free))
-    J = jacobian(traced, p).reshape(lesson.m, lesson.n)
+    J = jacobian_by_rows(traced, p)
     tangents = torch.tensor(
         [[rows[i]["tangents"][n] for n in free] for i in lesson.expression.outputs],
         dtype=torch.float64,
@@ -204,7 +229,7 @@ def trace_section(lesson: Setting, trace_at: dict[str, float]) -> Section:
         + (" wherever finite" if tangent_same.undefined else "")
         + ", and the adjoints of the inputs "
         + ("are" if adjoint_same.where_finite else "are not")
-        + (" the gradient of f" if lesson.m == 1 else " v^T J")
+        + (" J's one row" if lesson.m == 1 else " v^T J")
         + (" wherever finite" if adjoint_same.undefined else "")
         + f": forward mode needed {lesson.n} pass{'es' * (lesson.n != 1)} for all of J's "
         "columns here, reverse mode one pass for this one weighted row."
@@ -259,8 +284,15 @@ def hessians_section(lesson: Setting) -> Section:
         )
     )
     facts = []
-    for k, name in enumerate(lesson.outputs):
-        h = component_hessian(lesson.g, lesson.p, k)
+    if lesson.undefined:
+        section.text(
+            f"{', '.join(lesson.undefined)} {'is' if len(lesson.undefined) == 1 else 'are'} "
+            "undefined here (section 1): the numbers torch gives for "
+            f"{'its' if len(lesson.undefined) == 1 else 'their'} Hessian are its rules' "
+            "numbers, not second derivatives."
+        )
+    for name, component in zip(lesson.outputs, components(lesson.g), strict=True):
+        h = component_hessian(component, lesson.p)
         section.table(
             lesson.inputs_header(f"H of {name}"),
             [
@@ -270,11 +302,18 @@ def hessians_section(lesson: Setting) -> Section:
         )
         cells = [f"d2/d{a}d{b}" for a in lesson.free for b in lesson.free]
         both = agree_text(h.agreement, cells, "forward-over-reverse", "nested reverse")
+        symmetric = (
+            "H " + ("is" if h.symmetric.where_finite else "is not") + " symmetric"
+            if comparable(h.symmetric, len(cells))
+            else "H has no finite entry to check its symmetry by"
+        )
         section.text(
-            f"For {name}: {both[0].lower()}{both[1:-1]}; H "
-            + ("is" if h.symmetric.where_finite else "is not")
-            + " symmetric"
-            + (" wherever finite." if h.symmetric.undefined else ".")
+            f"For {name}: {both[0].lower()}{both[1:-1]}; {symmetric}"
+            + (
+                " wherever finite."
+                if h.symmetric.undefined and "no finite" not in symmetric
+                else "."
+            )
         )
         facts.append(
             {
