@@ -15,6 +15,8 @@ from autodiffcli.job import check_finite_points
 from autodiffcli.problem import Problem
 from autodiffcli.run import at_points, column_names, table, tangents, target, taylor_series
 
+CURVE_SIZE = (6.4, 4.8)  # inches, matplotlib's default
+
 
 @dataclass(frozen=True)
 class FigureRequest:
@@ -23,8 +25,8 @@ class FigureRequest:
     output: str = "plot.png"
     csv_path: str | None = None
     title: str | None = None
-    width: float = 6.4
-    height: float = 4.8
+    width: float | None = None  # None: 6.4 inches for curves; a map sizes itself to its panels
+    height: float | None = None  # None: 4.8 inches for curves
     dpi: float = 150.0
     tangent_at: Sequence[float] | None = ()
     taylor_at: Sequence[float] | None = ()
@@ -43,6 +45,14 @@ class FigureRequest:
     hessian: bool = False
     critical: bool = True
     partial_panels: bool = False  # -k was given: a panel per partial derivative
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """(width, height) in inches of a figure of curves: the user's, else 6.4 by 4.8."""
+        return (
+            CURVE_SIZE[0] if self.width is None else self.width,
+            CURVE_SIZE[1] if self.height is None else self.height,
+        )
 
     @property
     def file(self) -> str | None:
@@ -107,7 +117,7 @@ def check_figure(request: FigureRequest, dtype: str = "float64") -> None:
     if request.file is not None:
         writers.check_output_path(request.file, "output")
         files.image_format(request.file)
-        files.check_size(request.width, request.height, request.dpi)
+        files.check_size(*request.size, request.dpi)
     if request.show:
         files.check_display()
     check_finite_points("tangent_at", request.tangent_at, dtype)
@@ -158,8 +168,8 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         problem.expression.text,
         parsed=problem.expression,
         title=request.title,
-        width=request.width,
-        height=request.height,
+        width=request.size[0],
+        height=request.size[1],
         dpi=request.dpi,
         tangents=tuple(figure.Tangent(*row) for row in tangents(problem, request.tangent_at or ())),
         taylor=taylor_polynomials(problem, request.taylor_at or ()),

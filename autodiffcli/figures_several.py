@@ -23,6 +23,9 @@ DEFAULT_TAYLOR_ORDER = 2
 # A Taylor polynomial is drawn within this fraction of each axis's span around its point.
 TAYLOR_WINDOW = 0.25
 
+# A map's width when the user gives none: one panel, and each column of several.
+SINGLE_MAP_WIDTH, MAP_COLUMN_WIDTH = 6.4, 4.8
+
 # Options of a one-variable figure that a map of two variables has no use for.
 CURVE_ONLY = {
     "tangent_at": "draws tangent lines of f(x)",
@@ -201,7 +204,8 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         ylabel=f"${_symbol(b)}$",
         note=fixed,
     )
-    drawn = maps.map_figure(spec, request.width, request.height, request.dpi)
+    width, height = map_size(spec, request)
+    drawn = maps.map_figure(spec, width, height, request.dpi)
     fmt = files.image_format(request.file)
     about = (
         f"{what}({a}, {b}) = {problem.expression.text} over {a} from {x[0]:g} to {x[-1]:g} "
@@ -211,12 +215,25 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
     return DrawnFigure(None, names, counts)
 
 
+def map_size(spec, request: FigureRequest) -> tuple[float, float]:
+    """The user's size, else 4.8 inches per column of panels (6.4 for one) and the height
+    that fits them."""
+    from autodiffcli.plotting import maps
+
+    columns = maps.grid_shape(spec)[1]
+    width = request.width
+    if width is None:
+        width = MAP_COLUMN_WIDTH * columns if columns > 1 else SINGLE_MAP_WIDTH
+    height = maps.natural_height(spec, width) if request.height is None else request.height
+    return width, height
+
+
 def _scalar_map(problem: Problem, request: FigureRequest, grid, x, y, axes) -> object:
     """f with its gradient arrows, critical points, Taylor polynomials and panels."""
     from autodiffcli.plotting import critical, maps
 
     a, b = axes
-    named = _partial_columns(problem)
+    named = _partial_columns(problem, axes)
     panels = [maps.Panel("$f$", grid["f"], zlim=request.zlim)]
     if request.partial_panels and not request.taylor_at:
         for counts, name in named.items():
@@ -257,7 +274,12 @@ def _field_map(problem: Problem, request: FigureRequest, grid, axes) -> object:
     background = request.background or "div"
     labels = {"div": r"$\nabla\cdot F$", "curl": r"$\nabla\times F$"}
     first = (
-        maps.Panel(labels[background], grid[background], True, request.zlim)
+        maps.Panel(
+            _constant_label(labels[background], grid[background]),
+            grid[background],
+            True,
+            request.zlim,
+        )
         if background != "none"
         else maps.Panel("$F$", None)
     )
@@ -266,7 +288,9 @@ def _field_map(problem: Problem, request: FigureRequest, grid, axes) -> object:
         for column in problem.plan.columns:
             partial = column.single
             if partial is not None and partial.order > 0:
-                label = _partial_label(_counts(problem, partial), axes, f"F_{partial.output + 1}")
+                label = _partial_label(
+                    _counts(partial, problem, axes), axes, f"F_{partial.output + 1}"
+                )
                 panels.append(maps.Panel(label, grid[column.name], True))
     style = request.field or "stream"
     vectors = None if style == "none" else maps.Vectors(grid["f1"], grid["f2"], style, "$F$")
@@ -275,20 +299,31 @@ def _field_map(problem: Problem, request: FigureRequest, grid, axes) -> object:
     )
 
 
-def _counts(problem: Problem, partial: partials.Partial) -> tuple[int, int]:
-    """A partial's counts by the two varying variables, in the grid's order."""
-    a, b = varying(problem)
+def _constant_label(label: str, z) -> str:
+    """A background's label, with its value where it is the same at every point of the grid
+    (the curl of a rotation, 2): a colour alone would not say so."""
+    import numpy as np
+
+    finite = z[np.isfinite(z)]
+    if finite.size and finite.min() == finite.max():
+        return label[:-1] + f" = {float(finite[0]):g}$ everywhere"
+    return label
+
+
+def _counts(partial: partials.Partial, problem: Problem, axes: Sequence[str]) -> tuple[int, int]:
+    """A partial's counts by the map's two variables, in the grid's order."""
+    a, b = axes
     variables = problem.expression.variables
     return partial.counts[variables.index(a)], partial.counts[variables.index(b)]
 
 
-def _partial_columns(problem: Problem) -> dict[tuple[int, int], str]:
+def _partial_columns(problem: Problem, axes: Sequence[str]) -> dict[tuple[int, int], str]:
     """The table's columns of f's partials, keyed by their counts (by x, by y)."""
     out = {}
     for column in problem.plan.columns:
         partial = column.single
         if partial is not None:
-            out[_counts(problem, partial)] = column.name
+            out[_counts(partial, problem, axes)] = column.name
     return out
 
 
@@ -334,7 +369,7 @@ def _derivatives_at(problem: Problem, axes: Sequence[str]):
         points = _points(problem, {a: xs, b: ys})
         sub = at_points(problem, points, order=2, method="reverse", shortcuts=partials.NO_SHORTCUTS)
         columns = table(sub)
-        names = _partial_columns(sub)
+        names = _partial_columns(sub, axes)
         gradient = np.stack([columns[names[(1, 0)]], columns[names[(0, 1)]]], axis=-1)
         hessian = np.stack(
             [
@@ -395,7 +430,8 @@ def _taylor_overlay(problem: Problem, request: FigureRequest, point: dict, x, y,
     terms = taylor_terms(sub, [full])
     X, Y = np.meshgrid(x - point[a], y - point[b])
     z = np.zeros_like(X)
-    for c, pa, pb in zip(terms["coefficient"], terms[f"power_{a}"], terms[f"power_{b}"]):
+    powers = zip(terms["coefficient"], terms[f"power_{a}"], terms[f"power_{b}"], strict=True)
+    for c, pa, pb in powers:
         z += c * X**pa * Y**pb
     half_x, half_y = TAYLOR_WINDOW * (x[-1] - x[0]), TAYLOR_WINDOW * (y[-1] - y[0])
     z[(np.abs(X) > half_x) | (np.abs(Y) > half_y)] = math.nan

@@ -67,6 +67,7 @@ def check_choice(parameter: str, value: str, choices: tuple[str, ...]) -> str:
         )
     return value
 
+
 # plot of two variables: how a map is drawn, the arrows over it, a field's background.
 MAP_KINDS = ("contourf", "contour", "heatmap", "surface")
 FIELD_STYLES = ("quiver", "stream", "none")

@@ -223,8 +223,7 @@ TaylorAt = Annotated[
         "--taylor-at",
         panel=FIGURE,
         metavar="X0|x=..,y=..",
-        help="Taylor polynomials of f around X0 (or a point x=-1,y=0), drawn over f; "
-        "repeatable.",
+        help="Taylor polynomials of f around X0 (or a point x=-1,y=0), drawn over f; repeatable.",
     ),
 ]
 TaylorCoefficientsAt = Annotated[
@@ -426,8 +425,26 @@ CsvPath = Annotated[
 Terminal = Annotated[bool, _option("--terminal", panel=OUTPUT, help="Draw in the terminal.")]
 Show = Annotated[bool, _option("--show", panel=OUTPUT, help="Open a window.")]
 Title = Annotated[str | None, _option("--title", panel=FIGURE, metavar="TEXT", help="Title.")]
-Width = Annotated[float, _option("--width", panel=FIGURE, metavar="IN", help="Width in inches.")]
-Height = Annotated[float, _option("--height", panel=FIGURE, metavar="IN", help="Height in inches.")]
+Width = Annotated[
+    float | None,
+    _option(
+        "--width",
+        panel=FIGURE,
+        metavar="IN",
+        show_default="6.4; a map: 4.8 per panel column",
+        help="Width in inches.",
+    ),
+]
+Height = Annotated[
+    float | None,
+    _option(
+        "--height",
+        panel=FIGURE,
+        metavar="IN",
+        show_default="4.8; a map: fits its panels",
+        help="Height in inches.",
+    ),
+]
 Dpi = Annotated[float, _option("--dpi", panel=FIGURE, metavar="N", help="Dots per inch.")]
 TangentAt = Annotated[
     list[float] | None,
@@ -472,9 +489,7 @@ Field = Annotated[
 ]
 BackgroundOption = Annotated[
     Background | None,
-    _option(
-        "--background", panel=MAPS, show_default="div", help="What colours a field's map."
-    ),
+    _option("--background", panel=MAPS, show_default="div", help="What colours a field's map."),
 ]
 ZLim = Annotated[
     tuple[float, float] | None,

@@ -33,7 +33,9 @@ ARROWS_PER_AXIS = 20
 ARROW_FILL = 0.85  # the longest arrows span this share of the spacing between arrows
 ARROW_PERCENTILE = 90  # arrows longer than this percentile of |F| are shortened to it
 WIRES_PER_AXIS = 25
-ANNOTATED = 20  # critical points beyond this many are marked but not labelled
+ANNOTATED = (
+    9  # more critical points than this are marked (the legend names the shapes), not labelled
+)
 EQUAL_ASPECT_RATIO = 3.0  # x and y spans within this factor of each other: equal aspect
 
 
@@ -230,7 +232,8 @@ def point_style(colour) -> dict:
 
 def draw_critical(axes, critical: CriticalSet | None, legend, three_d: bool = False) -> None:
     """Critical curves as outlined lines, points as markers of their kind's shape and colour,
-    each point labelled with its kind (the first ANNOTATED)."""
+    each point labelled with its kind where there are at most ANNOTATED (more would crowd the
+    map; the legend names each shape)."""
     from matplotlib import patheffects
 
     if critical is None:
@@ -254,7 +257,8 @@ def draw_critical(axes, critical: CriticalSet | None, legend, three_d: bool = Fa
         axes.plot(*coordinates, **style, zorder=6, gid=f"critical-{kind}")
         legend[KIND_NAMES.get(kind, kind)] = line_handle(**style)
     box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75}
-    for n, point in enumerate(critical.points[:ANNOTATED]):
+    labelled = critical.points if len(critical.points) <= ANNOTATED else ()
+    for n, point in enumerate(labelled):
         if three_d:
             text = axes.text(point.x, point.y, point.value, f" {point.kind}", fontsize=7)
         else:  # to the left of points in the right quarter, below those in the top one

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autodiffcli import limits
 from autodiffcli.plotting.critical import CriticalSet
 from autodiffcli.plotting.mapparts import (
     TAYLOR_COLOURS,
@@ -33,9 +34,7 @@ from autodiffcli.plotting.mapparts import (
     within,
 )
 
-KINDS = ("contourf", "contour", "heatmap", "surface")
-FIELD_STYLES = ("quiver", "stream", "none")
-BACKGROUNDS = ("div", "curl", "none")
+KINDS, FIELD_STYLES = limits.MAP_KINDS, limits.FIELD_STYLES
 
 
 @dataclass(frozen=True)
