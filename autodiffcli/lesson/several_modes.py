@@ -363,29 +363,49 @@ def _bytes(count: int) -> str:
 
 
 def snippet(expression: Expression, free: Sequence[str], point: dict[str, float]) -> str:
-    """A runnable program printing J and the backward call of the lesson, from the parsed
-    expression by the formulation the engines run (careful forms included)."""
-    body = python_source(expression)
-    definitions = careful_definitions(expression)
-    uses_math = "math." in body or "math." in definitions
-    imports = "import math\n\nimport torch\n\n" if uses_math else "import torch\n\n"
-    if definitions:
-        imports += f"\n{definitions}\n\n\n"
+    """A runnable program printing J (row by row, each output on its own graph, as the lesson
+    computes it) and the backward call of the lesson, from the parsed expression by the
+    formulation the engines run (careful forms included)."""
+    m = len(expression.outputs)
+    names = ["f"] if m == 1 else [f"f{k + 1}" for k in range(m)]
+    arguments = ", ".join(free)
     params = "".join(
         f"    {n} = torch.tensor({float(v)!r}, dtype=torch.float64)  # --param\n"
         for n, v in point.items()
         if n not in free
     )
-    result = f"torch.stack({body})" if expression.is_vector else body
+    functions = []
+    for k, name in enumerate(names):
+        component = expression.component(k)
+        body = python_source(component)
+        if not component.depends[-1]:  # a constant output: still a float64 tensor
+            body = f"torch.as_tensor({body}, dtype=torch.float64)"
+        functions.append(f"def {name}({arguments}):\n{params}    return {body}\n")
+    if m > 1:
+        calls = ", ".join(f"{n}({arguments})" for n in names)
+        functions.append(f"def f({arguments}):\n    return torch.stack([{calls}])\n")
+    source = "\n\n".join(functions)
+    definitions = careful_definitions(expression)
+    uses_math = "math." in source or "math." in definitions
+    imports = "import math\n\nimport torch\n\n\n" if uses_math else "import torch\n\n\n"
+    if definitions:
+        imports += f"{definitions}\n\n\n"
     coordinates = ", ".join(repr(float(point[n])) for n in free)
-    m = len(expression.outputs)
     weights = list(map(float, seed_vector(m).tolist()))
     seed = "" if m == 1 else f"torch.tensor({weights}, dtype=torch.float64)"
-    return (
-        imports + f"def f({', '.join(free)}):\n{params}    return {result}\n\n\n"
-        f"p = torch.tensor([{coordinates}], dtype=torch.float64, requires_grad=True)\n"
+    jacobian_line = (
         "J = torch.autograd.functional.jacobian(lambda q: f(*q), p)\n"
-        'print("J =", J.tolist())\n'
+        if m == 1
+        else "J = torch.stack(  # row by row: each output on its own graph\n"
+        "    [torch.autograd.functional.jacobian(lambda q, g=g: g(*q), p) for g in "
+        f"({', '.join(names)})]\n"
+        ")\n"
+    )
+    return (
+        imports + source + "\n\n"
+        f"p = torch.tensor([{coordinates}], dtype=torch.float64, requires_grad=True)\n"
+        + jacobian_line
+        + 'print("J =", J.tolist())\n'
         "y = f(*p)\n"
         f"y.backward({seed})\n"
         f'print("{"gradient" if m == 1 else "v^T J"} =", p.grad.tolist())\n'
