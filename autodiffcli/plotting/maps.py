@@ -244,6 +244,22 @@ def _new_figure(width: float, height: float, dpi: float):
     return figure
 
 
+def _touching(mask: np.ndarray) -> np.ndarray:
+    """The mask grown by one point each way: contours leave blank every cell with an
+    undefined corner, and the grey beneath must fill that blank (what is drawn covers the
+    rest)."""
+    grown = mask.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            shifted = np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+            if dy:
+                shifted[0 if dy > 0 else -1, :] = False
+            if dx:
+                shifted[:, 0 if dx > 0 else -1] = False
+            grown |= shifted
+    return grown
+
+
 def _flat_panel(figure, axes, spec, panel, scale, index, legend) -> None:
     """One 2-D map: filled contours, contour lines or a heatmap, and its colour bar."""
     frame(axes, spec)
@@ -253,7 +269,7 @@ def _flat_panel(figure, axes, spec, panel, scale, index, legend) -> None:
     cells = extent(spec.x, spec.y)
     if np.ma.is_masked(z):  # the undefined cells in grey, beneath whatever is drawn
         grey = np.zeros((*z.shape, 4))
-        grey[np.ma.getmaskarray(z)] = (*rgb(UNDEFINED), 1.0)
+        grey[_touching(np.ma.getmaskarray(z))] = (*rgb(UNDEFINED), 1.0)
         axes.imshow(grey, origin="lower", extent=cells, interpolation="nearest", zorder=0.5)
         axes.images[-1].set_gid(f"undefined-{index}")
         legend.setdefault("undefined", patch_handle(UNDEFINED))
