@@ -231,8 +231,8 @@ def _direction(value) -> tuple[float, ...] | None:
 
 
 def several(problem: Problem) -> bool:
-    """Whether the problem goes beyond one variable and one component (its grid is then
-    described on stderr, and plot and explain refuse it for now)."""
+    """Whether the problem goes beyond one variable and one component: its grid is then
+    described on stderr, plot draws a map and explain teaches J at one point."""
     return len(problem.free) > 1 or problem.outputs > 1 or bool(problem.parameters)
 
 
@@ -244,24 +244,6 @@ def describe_points(problem: Problem) -> str:
         unit = partials.unit_direction(problem.shortcuts.direction, names)
         text += "; f_dir along the unit vector (" + ", ".join(f"{u:.6g}" for u in unit) + ")"
     return text
-
-
-def check_one_variable(problem: Problem, command: str) -> None:
-    """plot and explain draw and teach f(x), of the one variable x, for now."""
-    if problem.free == ("x",) and problem.outputs == 1:
-        return
-    if problem.outputs > 1:
-        what = f"has {problem.outputs} components"
-    elif len(problem.free) > 1:
-        what = f"has the variables {', '.join(problem.free)}"
-    else:
-        what = f"is a function of {problem.free[0]}"
-    raise OptionError(
-        f"{command} takes a function of x alone for now, and f = {problem.expression.text} "
-        f"{what}; write its table with autodiff derive",
-        parameter="expression",
-        value=problem.expression.text,
-    )
 
 
 def taylor_points(problem: Problem, texts: Sequence[str] | None) -> list:

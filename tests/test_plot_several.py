@@ -104,3 +104,85 @@ def test_scattered_input_points_are_refused(tmp_path):
 
 def test_a_map_nowhere_finite_is_refused(tmp_path):
     assert "no finite value" in refused(tmp_path, "log(-x^2 - y^2 - 1)")
+
+
+GRID = ("--var", "x=-2:2:0.05", "--var", "y=-2:2:0.05")
+
+
+def drawn(tmp_path, *args: str) -> str:
+    result, path = plot(tmp_path, *args)
+    assert result.exit_code == 0, result.stderr
+    return path.read_text()
+
+
+def test_a_saddle_is_found_and_labelled(tmp_path):
+    svg = drawn(tmp_path, "x^2 - y^2", *GRID)
+    assert 'id="critical-saddle"' in svg and ">saddle<" in svg
+    assert 'id="critical-min"' not in svg and 'id="critical-max"' not in svg
+
+
+def test_the_bump_has_its_minimum_and_maximum(tmp_path):
+    svg = drawn(tmp_path, "x*exp(-x^2 - y^2)", *GRID)
+    assert 'id="critical-min"' in svg and 'id="critical-max"' in svg
+
+
+def test_a_ring_of_minima_is_one_curve(tmp_path):
+    svg = drawn(tmp_path, "(x^2 + y^2 - 1)^2", *GRID)
+    assert svg.count('id="critical-curve-') == 1 and "minima (a curve)" in svg
+
+
+def test_no_critical_leaves_them_out(tmp_path):
+    svg = drawn(tmp_path, "x^2 - y^2", *GRID, "--no-critical")
+    assert "critical-" not in svg
+
+
+def test_gradient_arrows_by_default_and_none_on_request(tmp_path):
+    assert 'id="arrows"' in drawn(tmp_path, "x*y", *GRID)
+    assert 'id="arrows"' not in drawn(tmp_path, "x*y", *GRID, "--field", "none")
+
+
+def test_order_one_adds_a_panel_per_first_partial(tmp_path):
+    svg = drawn(tmp_path, "x*y", *GRID, "-k", "1")
+    assert all(f'id="panel-{i}"' in svg for i in range(3)) and 'id="panel-3"' not in svg
+
+
+def test_hessian_adds_the_definiteness_panel(tmp_path):
+    svg = drawn(tmp_path, "x*exp(-x^2 - y^2)", *GRID, "--hessian")
+    assert 'id="definiteness"' in svg and "indefinite" in svg
+
+
+def test_taylor_at_draws_the_quadratic_near_its_point(tmp_path):
+    svg = drawn(tmp_path, "x*exp(-x^2 - y^2)", *GRID, "--taylor-at", "x=-1,y=0")
+    assert 'id="taylor-0"' in svg and "quadratic at" in svg
+
+
+def test_a_rotation_field_has_curl_2_everywhere(tmp_path):
+    svg = drawn(tmp_path, "[-y, x]", *GRID, "--background", "curl")
+    assert 'id="streamlines"' in svg and r"$\nabla\times F = 2$ everywhere" in svg
+
+
+def test_a_rotation_field_has_divergence_0_by_default(tmp_path):
+    svg = drawn(tmp_path, "[-y, x]", *GRID, "--field", "quiver")
+    assert 'id="arrows"' in svg and r"$\nabla\cdot F = 0$ everywhere" in svg
+
+
+@pytest.mark.parametrize("kind", ["contour", "heatmap", "surface"])
+def test_each_kind_draws(tmp_path, kind):
+    assert f'id="{kind}-0"' in drawn(tmp_path, "x*y", *GRID, "--kind", kind)
+
+
+def test_csv_writes_the_plotted_table(tmp_path):
+    table = tmp_path / "t.csv"
+    drawn(tmp_path, "x*y", "--var", "x=0:1:3j", "--var", "y=0:1:3j", "--csv", str(table))
+    lines = table.read_text().splitlines()
+    assert lines[0] == "x,y,f,f_x,f_y" and len(lines) == 10
+
+
+def test_the_svg_describes_the_map_in_words(tmp_path):
+    svg = drawn(tmp_path, "x*y", *GRID)
+    assert "<desc>f(x, y) = x*y over x from -2 to 1.95 and y from -2 to 1.95</desc>" in svg
+
+
+def test_a_one_variable_figure_is_unchanged_by_the_map_options(tmp_path):
+    svg = drawn(tmp_path, "sin(x)")
+    assert "panel-0" not in svg and "<title>" in svg
