@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from autodiffcli import domain as domains
 from autodiffcli import variables
-from autodiffcli.errors import AutodiffError, BudgetError, GridError, printable
+from autodiffcli.errors import AutodiffError, BudgetError, GridError, OptionError, printable
 from autodiffcli.job import (
     NOISE_AT_ZERO,
     SUBNORMAL_STEPS,
@@ -424,6 +424,14 @@ def check_lesson(problem: Problem, request: LessonRequest) -> None:
         check_explain_points(problem)
     else:
         lesson_point(problem, request)
+        if problem.order > 2:
+            raise OptionError(
+                f"explain of several variables shows J and the Hessian (order 2), and "
+                f"{{opt.order}} is {problem.order}; write higher partials with autodiff derive "
+                f"-k {problem.order}",
+                parameter="order",
+                value=problem.order,
+            )
     if isinstance(request.trace_at, float | int):
         check_finite_points("trace_at", request.trace_at, problem.dtype)
     if request.dot is not None:

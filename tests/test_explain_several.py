@@ -490,3 +490,9 @@ def test_the_snippet_prints_the_jacobian_it_shows(case, capsys):
     text = printed[0].removeprefix("J = ").replace("nan", "NaN").replace("inf", "Infinity")
     shown = json.loads(text)
     assert identical(tensor(shown), J)
+
+
+def test_an_order_above_the_hessian_is_refused_for_several_variables():
+    result = invoke("explain", "x*y", "--at", "x=1,y=2", "-k", "3")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "derive -k 3" in result.stderr

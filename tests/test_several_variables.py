@@ -269,12 +269,6 @@ def test_taylor_at_on_the_command_line_names_every_variable():
     assert missing.exit_code == 2 and "must give every variable" in missing.stderr
 
 
-def test_plot_refuses_several_variables_for_now():
-    result = invoke("plot", "x*y", "-o", "never.png")
-    assert result.exit_code == 2
-    assert "a function of x alone for now" in result.stderr
-
-
 # ----- vector-valued f -----
 
 
