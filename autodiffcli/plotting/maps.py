@@ -374,4 +374,4 @@ def _heading(figure, title: str, note: str | None) -> None:
         if text:
             artist = figure.text(0.5, top, text, ha="center", va="top", fontsize=size, gid=gid)
             top -= artist.get_window_extent(renderer).height / height + gap
-    figure.get_layout_engine().set(rect=(0, 0, 1, top))
+    figure.get_layout_engine().set(rect=(0, 0, 1, top - gap))  # clear of the panel titles
