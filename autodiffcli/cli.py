@@ -7,7 +7,6 @@ imports no torch, so `--help` and every input error answer at once.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import functools
 import io
@@ -310,7 +309,6 @@ def plot(
             at=at,
             param=param,
         )
-        several = job.several(problem)
         figure = figures.FigureRequest(
             output=output,
             csv_path=csv_path,
@@ -334,19 +332,12 @@ def plot(
             critical=critical,
             partial_panels=order is not None,
         )
-        if several:
-            problem = figures_several.prepare_map(problem, figure)
-            points = figures_several.taylor_point_values(problem, taylor_at or ())
-        else:
-            figures.check_curve_options(figure)
-            points = job.taylor_points(problem, taylor_at)
-        figure = dataclasses.replace(figure, taylor_at=points)
-        figures.check_figure(figure, problem.dtype)
+        problem, figure = figures_several.check_plot(problem, figure, taylor_at)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None
         sampled = job.check_points(check_points)
-        if not quiet and several:
+        if not quiet and job.several(problem):
             message("Grid", "cyan", job.describe_points(problem))
-        drawn = (figures_several.draw if several else figures.draw)(problem, figure)
+        drawn = figures_several.plot(problem, figure)
         if drawn.text is not None:
             write_stdout(drawn.text + "\n")
         if not quiet:

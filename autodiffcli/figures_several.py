@@ -1,8 +1,9 @@
 """plot's use case for a function of two variables, f(x, y), or a field F: R^2 -> R^2: the
 grid's table (one more order where the figure needs it), critical points refined with exact
 derivatives, Taylor polynomials around points, the Hessian's definiteness, and the figure
-drawn by :mod:`autodiffcli.plotting.maps`. Further variables are fixed with --at. Returns data;
-prints nothing.
+drawn by :mod:`autodiffcli.plotting.maps`. Further variables are fixed with --at. Its
+:func:`check_plot` and :func:`plot` are plot's entry points, handing f(x) to
+:mod:`autodiffcli.figures`. Returns data; prints nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-from autodiffcli import partials
+from autodiffcli import figures, partials
 from autodiffcli.errors import GridError, OptionError
 from autodiffcli.figures import DrawnFigure, FigureRequest
-from autodiffcli.job import check_finite_points
+from autodiffcli.job import check_finite_points, several, taylor_points
 from autodiffcli.problem import Problem
 from autodiffcli.run import at_points, column_names, table, taylor_terms
 
@@ -34,6 +35,27 @@ CURVE_ONLY = {
     "terminal": "draws f(x) in the terminal; write an image with {opt.output} FILE",
     "show": "opens f(x) in a window for now; write an image with {opt.output} FILE",
 }
+
+
+def check_plot(
+    problem: Problem, request: FigureRequest, taylor_at: Sequence[str] | None
+) -> tuple[Problem, FigureRequest]:
+    """Everything plot checks before torch loads, for curves of f(x) or a map: the options
+    that apply, --taylor-at's points (numbers, or x=..,y=..), the paths and the size."""
+    if several(problem):
+        problem = prepare_map(problem, request)
+        points = taylor_point_values(problem, taylor_at or ())
+    else:
+        figures.check_curve_options(request)
+        points = taylor_points(problem, taylor_at)
+    request = dataclasses.replace(request, taylor_at=points)
+    figures.check_figure(request, problem.dtype)
+    return problem, request
+
+
+def plot(problem: Problem, request: FigureRequest) -> DrawnFigure:
+    """The figure of a checked request: curves of f(x), or a map of f(x, y) or F(x, y)."""
+    return draw(problem, request) if several(problem) else figures.draw(problem, request)
 
 
 def varying(problem: Problem) -> tuple[str, ...]:
