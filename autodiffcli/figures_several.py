@@ -1,5 +1,5 @@
 """plot's use case for a function of two variables, f(x, y), or a field F: R^2 -> R^2: the
-grid's table (one more order where the figure needs it), critical points refined with exact
+grid's table (to the order the figure needs), critical points refined with exact
 derivatives, Taylor polynomials around points, the Hessian's definiteness, and the figure
 drawn by :mod:`autodiffcli.plotting.maps`. Further variables are fixed with --at. Its
 :func:`check_plot` and :func:`plot` are plot's entry points, handing f(x) to
