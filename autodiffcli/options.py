@@ -312,7 +312,7 @@ Param = Annotated[
         "--param",
         panel=VARIABLES,
         metavar="NAME=VALUE",
-        help="A named constant, e.g. a=2; repeatable. --wrt may name it (a sensitivity).",
+        help="A named constant, e.g. a=2; repeatable. derive's --wrt may name it (a sensitivity).",
     ),
 ]
 Wrt = Annotated[
@@ -389,7 +389,7 @@ Examples:
   autodiff explain '[x*y, x + y^2]' --at x=1,y=2 --trace x=1,y=2
 \b
 f of several variables or components is explained at one point: --at names every input
-(without --at: the first input 1, the next 2, and so on)."""
+(with neither --at nor --var: the first input 1, the next 2, and so on)."""
 
 
 # ----- Options of one command -----

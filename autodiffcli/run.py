@@ -400,9 +400,11 @@ def lesson_point(problem: Problem, request: LessonRequest) -> tuple[dict[str, fl
     inputs = f"f({', '.join(problem.free)})"
     if request.chosen_points:
         example = ",".join(f"{n}={i}" for i, n in enumerate(problem.free, 1))
+        moving = [n for n, axis in zip(domain.names, domain.axes, strict=True) if len(axis) > 1]
         raise GridError(
-            f"explain teaches {inputs} at one point, and the options give {len(domain):,} "
-            f"points; name every input once with {{opt.at}}, e.g. {{opt.at}} {example}",
+            f"explain teaches {inputs} at one point, and {', '.join(moving)} "
+            f"{'runs' if len(moving) == 1 else 'run'} over {len(domain):,} points; name every "
+            f"input once with {{opt.at}}, e.g. {{opt.at}} {example}",
             parameter="at",
             value=len(domain),
         )
@@ -424,11 +426,11 @@ def check_lesson(problem: Problem, request: LessonRequest) -> None:
         check_explain_points(problem)
     else:
         lesson_point(problem, request)
-        if problem.order > 2:
+        if not 1 <= problem.order <= 2:
             raise OptionError(
-                f"explain of several variables shows J and the Hessian (order 2), and "
-                f"{{opt.order}} is {problem.order}; write higher partials with autodiff derive "
-                f"-k {problem.order}",
+                f"explain of several variables shows J (order 1) and with {{opt.order}} 2 the "
+                f"Hessian, and {{opt.order}} is {problem.order}; write other orders' partials "
+                f"with autodiff derive -k {problem.order}",
                 parameter="order",
                 value=problem.order,
             )

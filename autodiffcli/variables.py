@@ -276,7 +276,8 @@ def resolve(
             if parameters and not isinstance(axes[name], domains.Grid):
                 axes[name] = axes[name].read_all(max_points)  # a streamed axis stands alone
         else:
-            axes[name] = default_grid(len(free), max_points)
+            # a slice of one free variable gets a two-variable grid's axis
+            axes[name] = default_grid(max(len(free), 2), max_points)
     for name in fixed:
         values = [point[name] for point in at]
         axes[name] = domains.from_values(values, max_points)

@@ -45,6 +45,11 @@ def test_three_variables_default_to_50_points_per_axis():
     assert np.unique(table["z"]).min() == -5.0 and np.unique(table["z"]).max() < 5.0
 
 
+def test_a_variable_fixed_by_at_leaves_the_others_the_grid_of_their_count():
+    assert len(derive("x*y*z", at="z=1", order=0)["f"]) == 200 * 200
+    assert len(derive("x*y", at="x=1", order=0)["f"]) == 200
+
+
 def test_the_first_variable_varies_fastest_so_reshape_gives_the_grid():
     table = derive("x + 10*y", var={"x": "0:3:1", "y": "0:2:1"}, order=0)
     grid_x, grid_y = np.meshgrid([0.0, 1.0, 2.0], [0.0, 1.0])
