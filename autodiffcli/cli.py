@@ -330,7 +330,7 @@ def plot(
             wireframe=wireframe,
             hessian=hessian,
             critical=critical,
-            partial_panels=order is not None,
+            panel_order=order,
         )
         problem, figure = figures_several.check_plot(problem, figure, taylor_at)
         tolerances = job.check_tolerances(dtype.value, rtol, atol, check_timeout) if check else None

@@ -44,7 +44,7 @@ class FigureRequest:
     wireframe: bool = False
     hessian: bool = False
     critical: bool = True
-    partial_panels: bool = False  # -k was given: a panel per partial derivative
+    panel_order: int | None = None  # -k as given: a panel per partial up to it
 
     @property
     def size(self) -> tuple[float, float]:
@@ -99,8 +99,9 @@ def check_curve_options(request: FigureRequest) -> None:
     """A figure of f(x) refuses the options of a map of two variables, by name."""
     for name, default in MAP_ONLY.items():
         if getattr(request, name) != default:
+            flag = "{opt.no_critical}" if name == "critical" else f"{{opt.{name}}}"
             raise OptionError(
-                f"{{opt.{name}}} draws a function of two variables, and f has one; drop it, "
+                f"{flag} draws a function of two variables, and f has one; drop it, "
                 "or give f a second variable",
                 parameter=name,
             )

@@ -17,7 +17,7 @@ from autodiffcli.errors import GridError, OptionError
 from autodiffcli.figures import DrawnFigure, FigureRequest
 from autodiffcli.job import check_finite_points, several, taylor_points
 from autodiffcli.problem import Problem
-from autodiffcli.run import at_points, column_names, table, taylor_terms
+from autodiffcli.run import at_points, column_names, table, table_about, taylor_terms
 
 # The order of the Taylor polynomial --taylor-at draws when -k is not given: the quadratic.
 DEFAULT_TAYLOR_ORDER = 2
@@ -116,6 +116,12 @@ def prepare_map(problem: Problem, request: FigureRequest) -> Problem:
             parameter="background",
             value=request.background,
         )
+    if problem.outputs == 2 and not request.critical:
+        raise OptionError(
+            "{opt.no_critical} drops the critical points of a scalar f, and f is a field; drop it",
+            parameter="critical",
+            value=False,
+        )
     if problem.outputs == 2 and request.hessian:
         raise OptionError(
             "{opt.hessian} shows where the Hessian of a scalar f is definite, and f is a "
@@ -151,6 +157,18 @@ def _check_map_options(request: FigureRequest) -> None:
             "partial derivative from {opt.order}",
             parameter="panels",
         )
+    if request.wireframe and request.kind != "surface":
+        raise OptionError(
+            "{opt.wireframe} draws a surface as wires: add {opt.kind} surface, or drop it",
+            parameter="wireframe",
+        )
+    if request.kind == "surface" and request.field not in (None, "none"):
+        raise OptionError(
+            f"{{opt.field}} {request.field} draws arrows on a flat map, and {{opt.kind}} "
+            "surface is 3-D; drop it, or use {opt.kind} contourf",
+            parameter="field",
+            value=request.field,
+        )
     if request.zlim is not None:
         check_finite_points("zlim", request.zlim)
         if not request.zlim[0] < request.zlim[1]:
@@ -162,12 +180,12 @@ def _check_map_options(request: FigureRequest) -> None:
 
 
 def _grid_order(problem: Problem, request: FigureRequest) -> int:
-    """The order of the grid's table: the panels asked for, the gradient for the arrows and
-    the Taylor polynomials' order, the Hessian for its definiteness."""
+    """The order of the grid's table: the panels asked for, the gradient for the arrows, the
+    Hessian for its definiteness."""
+    panels = request.panel_order or 0
     if problem.outputs == 2:
-        return problem.order if request.partial_panels else 0
-    order = problem.order if request.partial_panels else 1
-    return max(order, 2 if request.hessian else 1)
+        return panels
+    return max(panels, 2 if request.hessian else 1)
 
 
 def _field_shortcuts(problem: Problem, request: FigureRequest) -> partials.Shortcuts:
@@ -177,8 +195,9 @@ def _field_shortcuts(problem: Problem, request: FigureRequest) -> partials.Short
     return partials.Shortcuts(div=background == "div", curl=background == "curl")
 
 
-def taylor_order(problem: Problem, request: FigureRequest) -> int:
-    return problem.order if request.partial_panels else DEFAULT_TAYLOR_ORDER
+def taylor_order(request: FigureRequest) -> int:
+    """--taylor-at's order: -k, else the quadratic."""
+    return DEFAULT_TAYLOR_ORDER if request.panel_order is None else request.panel_order
 
 
 def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
@@ -206,7 +225,8 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         )
     if request.csv_path is not None:
         fmt = writers.choose_format(request.csv_path, None)
-        writers.write_table(request.csv_path, fmt, names, [columns[n] for n in names])
+        about = table_about(problem)
+        writers.write_table(request.csv_path, fmt, names, [columns[n] for n in names], about)
     fixed = _fixed_note(problem, (a, b))
     latex = curves_figure.expression_latex(problem.expression.text, problem.expression)
     if problem.outputs == 1:
@@ -227,6 +247,7 @@ def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
         note=fixed,
     )
     width, height = map_size(spec, request)
+    files.check_size(width, height, request.dpi)  # a size computed from many panels too
     drawn = maps.map_figure(spec, width, height, request.dpi)
     fmt = files.image_format(request.file)
     about = (
@@ -257,10 +278,11 @@ def _scalar_map(problem: Problem, request: FigureRequest, grid, x, y, axes) -> o
     a, b = axes
     named = _partial_columns(problem, axes)
     panels = [maps.Panel("$f$", grid["f"], zlim=request.zlim)]
-    if request.partial_panels and not request.taylor_at:
+    if request.panel_order and not request.taylor_at:
         for counts, name in named.items():
-            if 0 < sum(counts) <= problem.order:
-                panels.append(maps.Panel(_partial_label(counts, axes), grid[name], True))
+            if 0 < sum(counts) <= request.panel_order:
+                label = _constant_label(_partial_label(counts, axes), grid[name])
+                panels.append(maps.Panel(label, grid[name], True))
     fx, fy = grid[named[(1, 0)]], grid[named[(0, 1)]]
     style = request.field or "quiver"
     vectors = None if style == "none" else maps.Vectors(fx, fy, style, r"$\nabla f$")
@@ -306,13 +328,13 @@ def _field_map(problem: Problem, request: FigureRequest, grid, axes) -> object:
         else maps.Panel("$F$", None)
     )
     panels = [first]
-    if request.partial_panels:
+    if request.panel_order:
         for column in problem.plan.columns:
             partial = column.single
             if partial is not None and partial.order > 0:
-                label = _partial_label(
-                    _counts(partial, problem, axes), axes, f"F_{partial.output + 1}"
-                )
+                counts = _counts(partial, problem, axes)
+                label = _partial_label(counts, axes, f"F_{partial.output + 1}")
+                label = _constant_label(label, grid[column.name])
                 panels.append(maps.Panel(label, grid[column.name], True))
     style = request.field or "stream"
     vectors = None if style == "none" else maps.Vectors(grid["f1"], grid["f2"], style, "$F$")
@@ -377,7 +399,9 @@ def _fixed_note(problem: Problem, axes: Sequence[str]) -> str | None:
 
 
 def _plain(text: str) -> str:
-    return text.replace("$", "").replace(r"\mathrm{", "").replace("}", "")
+    """Mathtext of _fixed_note as plain text, for the SVG's description."""
+    plain = text.replace("$", "").replace(r"\mathrm{", "").replace("}", "")
+    return plain.replace("\\_", "_")
 
 
 def _derivatives_at(problem: Problem, axes: Sequence[str]):
@@ -423,6 +447,11 @@ def taylor_point_values(problem: Problem, texts: Sequence[str]) -> list[dict]:
     from autodiffcli.job import _assignments
 
     names = varying(problem)
+    if texts and problem.outputs != 1:
+        raise OptionError(
+            "{opt.taylor_at} draws Taylor polynomials of a scalar f, and f is a field; drop it",
+            parameter="taylor_at",
+        )
     points = []
     for text in texts:
         point = _assignments("taylor_at", text)
@@ -434,8 +463,24 @@ def taylor_point_values(problem: Problem, texts: Sequence[str]) -> list[dict]:
                 value=text,
             )
         check_finite_points("taylor_at", list(point.values()), problem.dtype)
+        _check_on_the_map(problem, point, text)
         points.append(point)
     return points
+
+
+def _check_on_the_map(problem: Problem, point: dict, text: str) -> None:
+    """A Taylor point must lie on the map: its polynomial is drawn around it."""
+    domain = problem.domain
+    for name, value in point.items():
+        axis = domain.axes[domain.names.index(name)]
+        low, high = sorted(float(axis.take([i])[0]) for i in (0, len(axis) - 1))
+        if not low <= value <= high:
+            raise OptionError(
+                f"{{opt.taylor_at}} {text} lies off the map: {name} runs from {low:g} to "
+                f"{high:g}; choose a point on it, or widen {{opt.var}} {name}",
+                parameter="taylor_at",
+                value=text,
+            )
 
 
 def _taylor_overlay(problem: Problem, request: FigureRequest, point: dict, x, y, axes):
@@ -445,7 +490,7 @@ def _taylor_overlay(problem: Problem, request: FigureRequest, point: dict, x, y,
     from autodiffcli.plotting import maps
 
     a, b = axes
-    order = taylor_order(problem, request)
+    order = taylor_order(request)
     sub = dataclasses.replace(problem, order=order, shortcuts=partials.NO_SHORTCUTS)
     # taylor_terms takes every free variable: the fixed ones keep their --at values.
     full = {n: values[0] for n, values in _points(problem, {a: [point[a]], b: [point[b]]}).items()}

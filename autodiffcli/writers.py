@@ -217,10 +217,10 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
-def write_table(path: str, fmt: str, names: list[str], columns) -> None:
-    """A whole in-memory table of one variable to ``path``, atomically, by the writer that
-    derive streams with."""
-    about = {"variables": names[:1], "shape": [len(columns[0])]}
+def write_table(path: str, fmt: str, names: list[str], columns, about: dict | None = None) -> None:
+    """A whole in-memory table to ``path``, atomically, by the writer that derive streams
+    with; ``about`` is run.table_about's description (default: a table of one variable)."""
+    about = about or {"variables": names[:1], "shape": [len(columns[0])]}
     with atomic_output(path) as handle:
         writer = TableWriter(handle, fmt, names, True, path, about)
         try:

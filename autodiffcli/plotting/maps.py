@@ -324,7 +324,12 @@ def _colorbar(figure, axes, mappable, scale, index: int, spec):
     if mappable is None:
         mappable = ScalarMappable(norm=scale.norm, cmap=scale.cmap)
     bar = figure.colorbar(mappable, ax=axes, extend=scale.extend, aspect=25)
-    bar.set_ticks(MaxNLocator(5 if crowded(spec) else 8))
+    # Ticks within the levels only: one beyond them would be drawn on an end arrow, labelling
+    # a colour with a value it does not have.
+    low, high = float(scale.levels[0]), float(scale.levels[-1])
+    ticks = MaxNLocator(5 if crowded(spec) else 8).tick_values(low, high)
+    span = high - low
+    bar.set_ticks([t for t in ticks if low - 1e-9 * span <= t <= high + 1e-9 * span])
     bar.ax.set_gid(f"colorbar-{index}")
     bar.ax.tick_params(labelsize="small")
     return bar
@@ -341,7 +346,9 @@ def _surface_panel(figure, axes, spec, panel, scale, index, legend) -> None:
     else:
         grid_x, grid_y = np.meshgrid(spec.x, spec.y)
         drawn = axes.plot_surface(
-            grid_x, grid_y, z, cmap=scale.cmap, norm=scale.norm, linewidth=0,
+            # faint edges: a plane at 0 on a diverging map is white on the pane without them
+            grid_x, grid_y, z, cmap=scale.cmap, norm=scale.norm, linewidth=0.2,
+            edgecolor=(0, 0, 0, 0.15),
             rcount=min(z.shape[0], 60), ccount=min(z.shape[1], 60), antialiased=False,
         )  # fmt: skip
         drawn.set_gid(f"surface-{index}")
