@@ -496,15 +496,26 @@ def _several_lesson(problem: Problem, request: LessonRequest):
     from autodiffcli.engines import environment
     from autodiffcli.lesson import picture, several
 
-    target(problem)
+    device, dtype = target(problem)
     point, notes = lesson_point(problem, request)
     traced = None if request.trace_at is None else point | dict(request.trace_at)
     report = environment.on_deep_stack(
         lambda: several.explain_several(
-            problem.expression, problem.free, point, trace_at=traced, notes=notes
+            problem.expression,
+            problem.free,
+            point,
+            trace_at=traced,
+            notes=notes,
+            dtype=dtype,
+            device=device,
+            order=problem.order,
         )
     )
-    rows = None if traced is None else several.trace_rows(problem.expression, problem.free, traced)
+    rows = (
+        None
+        if traced is None
+        else several.trace_rows(problem.expression, problem.free, traced, dtype, device)
+    )
     if request.dot is not None:
         writers.write_text(request.dot, picture.tape_dot(problem.expression, rows))
     if request.graph is not None:

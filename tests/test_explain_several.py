@@ -51,8 +51,8 @@ CORPUS = [
 ]
 
 
-def lesson_of(text: str, at: str | None = None, trace: str | None = None):
-    problem = job.prepare(text, at=None if at is None else [at], default_num=5)
+def lesson_of(text: str, at: str | None = None, trace: str | None = None, order: int | None = None):
+    problem = job.prepare(text, at=None if at is None else [at], default_num=5, order=order)
     request = run.LessonRequest(
         run.trace_point(problem, trace), chosen_points=at is not None, move_undefined=False
     )
@@ -142,7 +142,7 @@ def _flat(value):
 @pytest.fixture(scope="module", params=CORPUS, ids=[f"{t} at {a}" for t, a in CORPUS])
 def case(request):
     text, at = request.param
-    problem, report = lesson_of(text, at)
+    problem, report = lesson_of(text, at, order=2)
     point = dict(pair.split("=") for pair in at.split(","))
     p = torch.tensor([float(point[n]) for n in problem.free], dtype=torch.float64)
     rows = [
@@ -225,7 +225,7 @@ def test_passes_are_counted_on_wide_shapes_built_from_f():
 
 
 def test_each_output_has_its_hessian_by_forward_over_reverse():
-    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2")
+    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2", order=2)
     hessians = facts(report)["hessian"]["hessians"]
     assert [h["forward_over_reverse"] for h in hessians] == [[[0, 1], [1, 0]], [[0, 0], [0, 2]]]
     assert all(h["agree"] and h["symmetric"] for h in hessians)
@@ -318,6 +318,7 @@ def test_an_undefined_output_is_said_undefined_and_why():
     }
     assert "though torch's rules still give finite numbers" in prose(report, "goal")
     assert "torch's gradient" in prose(report, "naive")
+    assert "the gradient of f" not in prose(report, "naive").replace("not the gradient of f", "")
     assert facts(report)["sum"]["gives_each_output_derivative"] is None
 
 
@@ -387,28 +388,36 @@ def test_the_sum_trick_verdict_is_read_off_torchs_jacobian(case):
     assert sums["is_column_sums"] == same_where_finite(leaf.grad, J.sum(0))
     assert sums["square"] == (m == n and m > 1)
     defined = bool(torch.isfinite(values).all())
+    exists = torch.tensor(got["jacobian"]["partials_exist"])
+    assert not defined or not bool(exists.all()) or bool(torch.isfinite(J).all())
     if m == 1:
         assert sums["verdict"] == "scalar"
-        assert sums["gives_each_output_derivative"] == (True if defined else None)
+        assert sums["gives_each_output_derivative"] == (True if bool(exists.all()) else None)
         return
     if m != n:
         assert sums["verdict"] == "not_square" and sums["gives_each_output_derivative"] is None
         single = [
             problem.free[j]
             for j in range(n)
-            if bool(torch.isfinite(J[:, j]).all()) and int((J[:, j] != 0).sum()) <= 1
+            if bool(exists[:, j].all()) and int((J[:, j] != 0).sum()) <= 1
         ]
         assert sums["single_entry_columns"] == single
         return
     off = ~torch.eye(n, dtype=torch.bool)
-    finite_nonzero = bool(((J != 0) & torch.isfinite(J) & off).any())
-    all_zero = bool((J[off] == 0).all())
-    expected = "diagonal" if all_zero else "not_diagonal" if finite_nonzero else "undetermined"
+    coupled = bool(((J != 0) & exists & off).any())
+    all_zero = bool((J[off] == 0).all() and exists[off].all())
+    expected = "not_diagonal" if coupled else "diagonal" if all_zero else "undetermined"
     assert sums["verdict"] == expected
     assert sums["off_diagonal_zero"] == all_zero
-    exact = {"diagonal": True if defined else None, "not_diagonal": False, "undetermined": None}
+    equal = [close_or_same_nonfinite(J[:, j].sum(), J[j, j]) for j in range(n)]
+    assert sums["equals_diagonal"] == equal
+    diagonal = bool(torch.diagonal(exists).all())
+    exact = {
+        "diagonal": (all(equal) if diagonal else None) if defined else None,
+        "not_diagonal": all(equal) and diagonal,
+        "undetermined": None,
+    }
     assert sums["gives_each_output_derivative"] == exact[expected]
-    assert sums["equals_diagonal"] == [identical(J[:, j].sum(), J[j, j]) for j in range(n)]
 
 
 def test_the_stacked_points_claims_hold(case):
@@ -496,3 +505,252 @@ def test_an_order_above_the_hessian_is_refused_for_several_variables():
     result = invoke("explain", "x*y", "--at", "x=1,y=2", "-k", "3")
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert "derive -k 3" in result.stderr
+
+
+# ----- where a number of J is not a derivative -----
+
+
+def not_derivatives(report) -> dict[str, dict]:
+    return {e["entry"]: e for e in facts(report)["jacobian"]["not_derivatives"]}
+
+
+def test_a_corner_entry_is_not_a_derivative_and_its_sides_are_named():
+    _, report = lesson_of("[abs(x), y]", "x=0,y=1")
+    assert facts(report)["jacobian"]["partials_exist"] == [[False, True], [True, True]]
+    entry = not_derivatives(report)["df1/dx"]
+    assert entry["kind"] == "corner" and entry["torch"] == 0.0
+    assert entry["sides"] == [pytest.approx(-1.0), pytest.approx(1.0)]
+    assert (
+        "df1/dx does not exist at (x, y) = (0, 1): the slopes just left and right of it along x "
+        "are -1 and 1; torch's 0 is its rule's convention" in prose(report, "jacobian")
+    )
+
+
+def test_a_corner_keeps_the_sum_trick_from_calling_diag_J_the_derivatives():
+    _, report = lesson_of("[abs(x), y]", "x=0,y=1")
+    sums = facts(report)["sum"]
+    assert sums["verdict"] == "diagonal" and sums["gives_each_output_derivative"] is None
+    assert sums["not_derivatives"] == ["df1/dx"]
+    text = prose(report, "sum")
+    assert "df1/dx is not a derivative here" in text
+    assert "the derivative of each output by its own input" not in text
+
+
+def test_a_scalar_with_a_corner_has_torchs_gradient_not_the_gradient():
+    _, report = lesson_of("abs(x)+y", "x=0,y=1")
+    assert facts(report)["naive"]["is_gradient"] is False
+    assert facts(report)["sum"]["gives_each_output_derivative"] is None
+    for key in ("naive", "sum"):
+        assert "the gradient of f" not in prose(report, key).replace("not the gradient of f", "")
+        assert "df/dx is not a derivative here" in prose(report, key)
+
+
+def test_the_hessian_of_an_output_with_a_corner_is_not_called_symmetric():
+    _, report = lesson_of("[abs(x), y]", "x=0,y=1", order=2)
+    f1, f2 = facts(report)["hessian"]["hessians"]
+    assert f1["second_derivatives_exist"] == [[False, False], [True, True]]
+    assert f1["symmetric_where_they_exist"] is None and f2["symmetric_where_they_exist"]
+    text = prose(report, "hessian")
+    first = text[text.index("For f1:") : text.index("For f2:")]
+    assert "H is symmetric" not in first and "row d/dx of H is torch's numbers" in first
+
+
+def test_a_second_derivative_with_a_corner_is_named_with_its_sides():
+    _, report = lesson_of("y*abs(x) + x*y^2", "x=0,y=1", order=2)
+    (hessian,) = facts(report)["hessian"]["hessians"]
+    assert hessian["second_derivatives_exist"] == [[False, False], [False, True]]
+    assert "d2f/dydx does not exist at (x, y) = (0, 1)" in prose(report, "hessian")
+    assert "are 1 and 3" in prose(report, "hessian")
+
+
+def test_a_tie_of_max_and_min_has_no_partials_and_no_verdict():
+    _, report = lesson_of("[max(x,y), min(x,y)]", "x=1,y=1")
+    assert facts(report)["jacobian"]["partials_exist"] == [[False, False], [False, False]]
+    entry = not_derivatives(report)["df1/dy"]
+    assert entry["kind"] == "corner" and entry["torch"] == 0.5
+    assert entry["sides"] == [pytest.approx(0.0), pytest.approx(1.0)]
+    assert facts(report)["sum"]["verdict"] == "undetermined"
+    text = prose(report, "sum")
+    assert "changes with y too" not in text and "while df1/dx = 0.5" not in text
+
+
+def test_a_tie_of_where_gives_torchs_gradient_not_the_gradient():
+    _, report = lesson_of("where(x > y, x, y)", "x=1,y=1")
+    assert facts(report)["naive"]["is_gradient"] is False
+    assert set(not_derivatives(report)) == {"df/dx", "df/dy"}
+    assert "the gradient of f" not in prose(report, "naive").replace("not the gradient of f", "")
+
+
+def test_a_jump_is_not_a_derivative():
+    _, report = lesson_of("where(x > 0, 1, 0) + y", "x=0,y=1")
+    assert not_derivatives(report)["df/dx"]["kind"] == "jump"
+    assert "f jumps along x there (1 just left, 1 at the point, 2 just right)" in prose(
+        report, "jacobian"
+    )
+
+
+def test_a_partial_from_one_side_only_is_not_a_derivative():
+    _, report = lesson_of("x^1.5 + y", "x=0,y=1")
+    assert not_derivatives(report)["df/dx"]["kind"] == "one_sided"
+    assert "f is not finite just left of it along x" in prose(report, "jacobian")
+
+
+def test_torchs_number_beside_other_equal_sides_is_not_the_derivative():
+    _, report = lesson_of("where(x == 0, 0, x) + y", "x=0,y=1")
+    assert not_derivatives(report)["df/dx"]["kind"] == "differs"
+    assert "is 1 from both sides along x, but torch gives 0" in prose(report, "jacobian")
+
+
+def test_smooth_partials_are_derivatives_even_where_they_are_0():
+    for text, at in [
+        ("[x^2, y^3]", "x=0,y=0"),
+        ("[x*y, x + y^2]", "x=1,y=2"),
+        (SOFTMAX, "x=0,y=1"),
+    ]:
+        _, report = lesson_of(text, at)
+        assert facts(report)["jacobian"]["not_derivatives"] == [], text
+
+
+def test_an_infinite_partial_is_not_called_the_gradient():
+    _, report = lesson_of("sqrt(x)*y", "x=0,y=1")
+    assert facts(report)["naive"]["is_gradient"] is False
+    for key in ("naive", "sum"):
+        assert "the gradient of f" not in prose(report, key).replace("not the gradient of f", "")
+    assert "the derivative of the one output by every input" not in prose(report, "sum")
+
+
+def test_a_nan_gradient_at_a_cone_tip_names_the_sides():
+    _, report = lesson_of("sqrt(x^2+y^2)", "x=0,y=0")
+    assert facts(report)["naive"]["is_gradient"] is False
+    assert "the slopes just left and right of it along x are -1 and 1" in prose(report, "jacobian")
+
+
+def test_an_infinite_diagonal_entry_keeps_the_trick_from_giving_derivatives():
+    _, report = lesson_of("[sqrt(x), y]", "x=0,y=1")
+    sums = facts(report)["sum"]
+    assert sums["gives_each_output_derivative"] is None
+    assert "as the table shows" not in prose(report, "sum")
+    assert "df1/dx is not a derivative here" in prose(report, "sum")
+
+
+# ----- the sum trick's verdict against its own numbers -----
+
+
+def test_the_sum_trick_compares_columns_within_rounding():
+    _, report = lesson_of("[0.2*x, 0.1*x + y, z - 0.1*x]", "x=1,y=1,z=1")
+    sums = facts(report)["sum"]
+    assert sums["equals_diagonal"] == [True, True, True]
+    assert sums["cancelling_columns"] == ["x"]
+    assert "Here it is wrong" not in prose(report, "sum")
+
+
+def test_cancelling_columns_are_a_coincidence_not_a_wrong_trick():
+    _, report = lesson_of("[x, 0.3*x + y, z - 0.3*x]", "x=1,y=1,z=1")
+    sums = facts(report)["sum"]
+    assert sums["verdict"] == "not_diagonal" and sums["gives_each_output_derivative"] is True
+    text = prose(report, "sum")
+    assert "1^T J is not diag(J), and" not in text and "only because" not in text
+    assert "by coincidence at this point" in text
+
+
+def test_a_diagonal_J_is_stated_at_this_point_only():
+    for text, at in [("[x*0, y]", "x=1,y=2"), ("[x + y^2, y]", "x=1,y=0")]:
+        _, report = lesson_of(text, at)
+        said = prose(report, "sum")
+        assert "alone" not in said and "0 at this point (d f_i/d x_j = 0 for i != j)" in said
+
+
+def test_the_trick_quotes_the_number_its_table_shows():
+    _, report = lesson_of(SOFTMAX, "x=0,y=1")
+    text = prose(report, "sum")
+    grad = facts(report)["sum"]["grad_sum"][0]
+    assert grad != 0 and f"for x it gives {grad:.6g}" in text
+    assert "the same up to rounding" in text and "Every column sum is 0 to rounding" in text
+
+
+# ----- the stacked points -----
+
+
+def test_stacked_points_avoid_where_f_is_undefined_and_show_its_values():
+    _, report = lesson_of("[log(y), x]", "x=1,y=0.2")
+    blocks = facts(report)["blocks"]
+    assert blocks["undefined_points"] == []
+    assert all(y > 0 for _, y in blocks["points"])
+    assert torch.isfinite(torch.tensor(blocks["values"])).all()
+    assert blocks["values"][0] == [pytest.approx(torch.log(torch.tensor(0.2)).item()), 1.0]
+
+
+def test_stacked_points_say_which_are_undefined_where_none_can_be_avoided():
+    _, report = lesson_of("sqrt(-1-x^2-y^2)", "x=0.5,y=0.5")
+    assert facts(report)["blocks"]["undefined_points"] == [0, 1, 2]
+    assert "f is not finite at point 0, 1, 2" in prose(report, "blocks")
+
+
+def test_the_stacked_section_is_over_many_points_not_a_grid():
+    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2")
+    section = next(s for s in report.sections if s.key == "blocks")
+    assert section.title.endswith("Why the trick is exact over many points")
+
+
+# ----- where nothing is finite, overflow, the trace point -----
+
+
+def test_a_trace_at_an_undefined_point_claims_no_agreement():
+    _, report = lesson_of("log(x*y)", "x=1,y=1", trace="x=-1,y=1")
+    trace = facts(report)["trace"]
+    assert trace["tangents_are_J"] is None and trace["adjoints_are_vJ"] is None
+    text = prose(report, "trace")
+    assert "f is undefined at (x, y) = (-1, 1): log(-1) has no real value" in text
+    assert "are torch's J" not in text
+
+
+def test_an_overflow_is_not_called_undefined():
+    _, report = lesson_of("exp(800*x)*y", "x=1,y=1", order=2)
+    assert "f overflows float64" in prose(report, "goal")
+    for key in ("jacobian", "naive", "sum", "hessian"):
+        assert "undefined" not in prose(report, key), key
+
+
+def test_nothing_finite_is_not_called_agreement():
+    _, report = lesson_of("sqrt(-1-x^2-y^2)", "x=0.5,y=0.5", order=2)
+    modes, hessian = prose(report, "modes"), prose(report, "hessian")
+    assert "Both ways give the same" not in modes and "nothing to compare" in modes
+    assert "agrees with nested reverse" not in hessian
+    assert hessian.count("nothing to compare") >= 2
+
+
+# ----- dtype, order, names -----
+
+
+def test_the_lesson_computes_in_the_problems_dtype():
+    result = invoke(
+        "explain", "exp(100*x)*y", "--at", "x=1,y=1", "--dtype", "float32", "-f", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    goal = json.loads(result.stdout)["sections"][0]
+    got = {b["name"]: b["value"] for b in goal["blocks"] if b["kind"] == "fact"}
+    assert got["values"] == [None]  # inf, which JSON writes as null
+    assert "f overflows float32" in got["undefined"]["f"]
+    problem = job.prepare("[0.1*x, y]", at=["x=1,y=2"], dtype="float32")
+    report = run.lesson(problem, run.LessonRequest(chosen_points=True))
+    assert facts(report)["jacobian"]["jacobian"][0][0] == torch.tensor(0.1, dtype=torch.float32)
+    assert (
+        "dtype=torch.float32"
+        in next(s for s in report.sections if s.key == "try").blocks[-1]["text"]
+    )
+
+
+def test_the_hessian_section_needs_order_2():
+    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2")
+    assert "hessian" not in facts(report)
+    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2", order=2)
+    assert "hessian" in facts(report)
+
+
+def test_the_outputs_are_out_not_y_where_y_is_an_input():
+    _, report = lesson_of("[x*y, x + y^2]", "x=1,y=2")
+    code = "\n".join(b["text"] for s in report.sections for b in s.blocks if b["kind"] == "code")
+    assert "out = f(p)" in code and "out.backward()" in code and "y = f" not in code
+    assert "y.backward" not in code and "y.sum()" not in code
+    titles = " ".join(s.title for s in report.sections)
+    assert "out.backward()" in titles and "out.sum().backward()" in titles

@@ -32,6 +32,8 @@ WIDE = 1000
 # The stacked points of the block section: this many, spaced by BLOCK_STEP on every axis.
 BLOCK_POINTS = 3
 BLOCK_STEP = 0.25
+# Where f is not finite at a stacked point, the step shrinks by these factors in turn.
+BLOCK_SHRINK = (1.0, 0.5, 0.25, 0.1, 0.01, 0.001)
 # The wide shapes spread their points over t in [-SPREAD, SPREAD] along direction() from p.
 SPREAD = 0.5
 
@@ -112,17 +114,17 @@ def backward_with(g, p: torch.Tensor, seed: torch.Tensor | None) -> torch.Tensor
     return leaf.grad if leaf.grad is not None else torch.zeros_like(p)
 
 
-def seed_vector(m: int, dtype=torch.float64) -> torch.Tensor:
+def seed_vector(m: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """The v of backward(v): (1, -2, 3, -4, ...) for a vector f; (2,) for a scalar one, where
-    v = 1 is what y.backward() already implies."""
+    v = 1 is what out.backward() already implies."""
     if m == 1:
-        return torch.tensor([2.0], dtype=dtype)
-    return torch.tensor([(-1.0) ** k * (k + 1) for k in range(m)], dtype=dtype)
+        return torch.tensor([2.0], dtype=dtype, device=device)
+    return torch.tensor([(-1.0) ** k * (k + 1) for k in range(m)], dtype=dtype, device=device)
 
 
-def tangent_vector(n: int, dtype=torch.float64) -> torch.Tensor:
+def tangent_vector(n: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """The u of a Jacobian-vector product: (1, -2, 3, ...), n entries."""
-    return torch.tensor([(-1.0) ** k * (k + 1) for k in range(n)], dtype=dtype)
+    return torch.tensor([(-1.0) ** k * (k + 1) for k in range(n)], dtype=dtype, device=device)
 
 
 def jvp(g, p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -147,7 +149,7 @@ class OffDiagonal:
 
 
 def off_diagonal(J: torch.Tensor) -> OffDiagonal:
-    off = ~torch.eye(J.shape[0], dtype=torch.bool)
+    off = ~torch.eye(J.shape[0], dtype=torch.bool, device=J.device)
     finite = torch.isfinite(J)
     chosen = J[off & finite].abs()
     largest = float(chosen.max()) if chosen.numel() else 0.0
@@ -166,17 +168,32 @@ def single_entry_columns(J: torch.Tensor) -> list[int]:
 # ----- Several points stacked -----
 
 
-def direction(n: int, dtype=torch.float64) -> torch.Tensor:
+def direction(n: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """The direction the lesson's extra points lie along from p: (1, -2, 3, ...) / n, so that
     they leave a diagonal such as x = y (where 1/(x - y) is undefined) rather than run along it."""
-    return tangent_vector(n, dtype) / n
+    return tangent_vector(n, dtype, device) / n
 
 
-def block_points(p: torch.Tensor, count: int = BLOCK_POINTS) -> torch.Tensor:
-    """``count`` points near p: p, p + h d, p + 2h d, ... with h = BLOCK_STEP, d =
-    :func:`direction`."""
-    steps = torch.arange(count, dtype=p.dtype) * BLOCK_STEP
-    return p.unsqueeze(0) + steps.unsqueeze(1) * direction(p.numel(), p.dtype)
+def block_points(g: VectorFunction, p: torch.Tensor, count: int = BLOCK_POINTS) -> torch.Tensor:
+    """``count`` points near p: p, p + h d, p + 2h d, ... with d = :func:`direction` (or -d)
+    and h = BLOCK_STEP, shrunk by each of BLOCK_SHRINK in turn until f and torch's Jacobian
+    are finite at every point; the first try where no such stack is found (the caller says
+    which points are not finite)."""
+    steps = torch.arange(count, dtype=p.dtype, device=p.device) * BLOCK_STEP
+    d = direction(p.numel(), p.dtype, p.device)
+    tries = [
+        p.unsqueeze(0) + (sign * shrink) * steps.unsqueeze(1) * d
+        for shrink in BLOCK_SHRINK
+        for sign in (1.0, -1.0)
+    ]
+    for points in tries:
+        if all(_finite_at(g, point) for point in points):
+            return points
+    return tries[0]
+
+
+def _finite_at(g: VectorFunction, point: torch.Tensor) -> bool:
+    return bool(torch.isfinite(g(point)).all() and torch.isfinite(jacobian_by_rows(g, point)).all())
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,7 @@ class Blocks:
         agreement: summed against own, NaN-aware.
     """
 
+    values: torch.Tensor
     matrix: torch.Tensor
     off_block_zero: bool
     off_block_largest: float
@@ -206,9 +224,11 @@ class Blocks:
     agreement: Agreement
 
 
-def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
+def stacked_blocks(
+    g: VectorFunction, points: torch.Tensor, rtol: float = CLAIM_RTOL, atol: float = CLAIM_ATOL
+) -> Blocks:
     """f on every row of ``points`` (K x n) at once, its full Jacobian by torch, and the sum
-    trick on the stack."""
+    trick on the stack (its agreement within ``rtol`` and ``atol``)."""
     k, n, m = points.shape[0], points.shape[1], g.outputs
 
     def stacked(flat):
@@ -216,7 +236,8 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
 
     J = jacobian(stacked, points.reshape(-1))
     by_point = J.reshape(k, m, k, n)
-    own_block = torch.eye(k, dtype=torch.bool)[:, None, :, None].expand(k, m, k, n)
+    own_block = torch.eye(k, dtype=torch.bool, device=points.device)[:, None, :, None]
+    own_block = own_block.expand(k, m, k, n)
     off = by_point[~own_block]
     finite = torch.isfinite(by_point) & ~own_block
     largest = by_point[finite].abs()
@@ -224,6 +245,7 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
     summed = sum_trick_grad(stacked, points.reshape(-1)).reshape(k, n)
     own = torch.stack([jacobian_by_rows(g, point).sum(0) for point in points])
     return Blocks(
+        g(points),
         J,
         bool((off == 0).all()),
         float(largest.max()) if largest.numel() else 0.0,
@@ -232,7 +254,7 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
         off.numel(),
         summed,
         own,
-        compare(summed, own, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),  # summed in another order
+        compare(summed, own, rtol=rtol, atol=atol),  # summed in another order
     )
 
 
@@ -241,8 +263,8 @@ def stacked_blocks(g: VectorFunction, points: torch.Tensor) -> Blocks:
 
 def line_points(p: torch.Tensor, count: int) -> torch.Tensor:
     """``count`` points on the line through p along :func:`direction`, t in +-SPREAD."""
-    t = torch.linspace(-SPREAD, SPREAD, count, dtype=p.dtype)
-    return p.unsqueeze(0) + t.unsqueeze(1) * direction(p.numel(), p.dtype)
+    t = torch.linspace(-SPREAD, SPREAD, count, dtype=p.dtype, device=p.device)
+    return p.unsqueeze(0) + t.unsqueeze(1) * direction(p.numel(), p.dtype, p.device)
 
 
 def many_outputs(g: VectorFunction, p: torch.Tensor):
@@ -290,21 +312,24 @@ class Hessian:
     symmetric: Agreement
 
 
-def component_hessian(g: VectorFunction, p: torch.Tensor) -> Hessian:
+def component_hessian(
+    g: VectorFunction, p: torch.Tensor, rtol: float = CLAIM_RTOL, atol: float = CLAIM_ATOL
+) -> Hessian:
     """The Hessian of a one-output ``g`` (a component on its own graph, see
     :func:`components`) at p."""
-
-    def component(q):
-        return g(q).sum()
-
-    by_forward = torch.func.jacfwd(torch.func.grad(component))(p)
-    by_reverse = torch.autograd.functional.hessian(component, p)
+    by_forward = forward_over_reverse(g, p)
+    by_reverse = torch.autograd.functional.hessian(lambda q: g(q).sum(), p)
     return Hessian(
         by_forward,
         by_reverse,
-        compare(by_forward, by_reverse, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),
-        compare(by_forward, by_forward.T, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),
+        compare(by_forward, by_reverse, rtol=rtol, atol=atol),
+        compare(by_forward, by_forward.T, rtol=rtol, atol=atol),
     )
+
+
+def forward_over_reverse(g: VectorFunction, p: torch.Tensor) -> torch.Tensor:
+    """torch.func.jacfwd(torch.func.grad(g)) at p, for a one-output ``g``."""
+    return torch.func.jacfwd(torch.func.grad(lambda q: g(q).sum()))(p)
 
 
 @dataclass(frozen=True)
@@ -328,7 +353,9 @@ class HessianMemory:
     hvp_agreement: Agreement
 
 
-def hessian_memory(g: VectorFunction, p: torch.Tensor) -> HessianMemory:
+def hessian_memory(
+    g: VectorFunction, p: torch.Tensor, rtol: float = CLAIM_RTOL, atol: float = CLAIM_ATOL
+) -> HessianMemory:
     summed, _, flat = many_inputs(g, p)
     n = flat.numel()
     leaf = flat.clone().requires_grad_(True)
@@ -349,7 +376,7 @@ def hessian_memory(g: VectorFunction, p: torch.Tensor) -> HessianMemory:
         n * n * flat.element_size(),
         tape,
         graphed,
-        compare(by_forward, by_reverse, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),
+        compare(by_forward, by_reverse, rtol=rtol, atol=atol),
     )
 
 
@@ -362,6 +389,7 @@ def trace_several(
     free: tuple[str, ...],
     seed: list[float],
     dtype=torch.float64,
+    device="cpu",
 ) -> list[dict]:
     """Each node of the tape at ``point`` (every variable of the expression, parameters too),
     in forward order: its value, the local partial on each incoming edge (None from a node
@@ -370,7 +398,9 @@ def trace_several(
     sum_k seed[k] * f_k (one backward pass; None where the node depends on no free variable).
     """
     leaves = {
-        name: torch.tensor([float(point[name])], dtype=dtype, requires_grad=name in free)
+        name: torch.tensor(
+            [float(point[name])], dtype=dtype, device=device, requires_grad=name in free
+        )
         for name in expression.variables
     }
     inputs = [leaves[name] for name in expression.variables]
@@ -381,7 +411,7 @@ def trace_several(
     roots = [values[i] for i in expression.outputs]
     total = sum(
         (s * r.sum() for s, r in zip(seed, roots, strict=True) if r.requires_grad),
-        start=torch.zeros((), dtype=dtype),
+        start=torch.zeros((), dtype=dtype, device=device),
     )
     if total.requires_grad:
         total.backward()

@@ -42,8 +42,8 @@ class Agreement:
 
 def compare(a, b, rtol: float = 0.0, atol: float = 0.0) -> Agreement:
     """Compare ``a`` and ``b`` elementwise within ``atol + rtol*|b|``; NaN matches NaN only."""
-    a = torch.as_tensor(a, dtype=torch.float64).flatten()
-    b = torch.as_tensor(b, dtype=torch.float64).flatten()
+    a = torch.as_tensor(a).detach().to("cpu", torch.float64).flatten()
+    b = torch.as_tensor(b).detach().to("cpu", torch.float64).flatten()
     finite = torch.isfinite(a) & torch.isfinite(b)
     close = (a - b).abs() <= atol + rtol * b.abs()
     where_finite = bool(close[finite].all())
@@ -282,16 +282,19 @@ class JacobianCost:
     agreement: Agreement
 
 
-def jacobian_both_ways(g, x: torch.Tensor) -> JacobianCost:
+def jacobian_both_ways(
+    g, x: torch.Tensor, rtol: float = CLAIM_RTOL, atol: float = CLAIM_ATOL
+) -> JacobianCost:
     """The Jacobian of ``g`` at ``x`` by forward mode (one jvp per input) and by reverse mode
-    (one backward per output that has a graph), timed; each pass is a real torch call."""
+    (one backward per output that has a graph), timed; each pass is a real torch call; the
+    two compared within ``rtol`` and ``atol``."""
     n = x.numel()
     # Warm up both ways first, so that the timings compare passes, not first calls.
     forward_pass(g, x, torch.ones_like(x))
     warm = x.clone().requires_grad_(True)
     _vjp_row(g(warm).sum(), warm)
     started = time.perf_counter()
-    columns = [forward_pass(g, x, basis) for basis in torch.eye(n, dtype=x.dtype)]
+    columns = [forward_pass(g, x, basis) for basis in torch.eye(n, dtype=x.dtype, device=x.device)]
     forward = torch.stack(columns, -1).reshape(-1, n)
     forward_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -307,7 +310,7 @@ def jacobian_both_ways(g, x: torch.Tensor) -> JacobianCost:
         y.numel() if y.requires_grad else 0,
         forward_seconds,
         reverse_seconds,
-        compare(forward, reverse, rtol=CLAIM_RTOL, atol=CLAIM_ATOL),
+        compare(forward, reverse, rtol=rtol, atol=atol),
     )
 
 

@@ -81,11 +81,18 @@ def why_not_finite(expression: Expression, x0: float, rows: list[dict] | None = 
 
 
 def why_not_finite_at(
-    rows: list[dict], at: str, derivative_finite: bool, name: str = "f", derivative: str = "f'(x)"
+    rows: list[dict],
+    at: str,
+    derivative_finite: bool,
+    name: str = "f",
+    derivative: str = "f'(x)",
+    dtype: str = "float64",
+    largest: float = sys.float_info.max,
 ) -> str | None:
     """:func:`why_not_finite` from a trace whose last row is the root ``name``, at the point
     ``at`` ("x = 1", "(x, y) = (1, 2)"); ``derivative_finite`` says whether the derivative
-    (named ``derivative``: f'(x), the gradient of f1) is finite there."""
+    (named ``derivative``: f'(x), the gradient of f1) is finite there. ``dtype`` and
+    ``largest``: the dtype the trace ran in and its largest finite value."""
     value = rows[-1]["value"]
     if not math.isfinite(value):
         culprit = next(
@@ -94,7 +101,7 @@ def why_not_finite_at(
             if not math.isfinite(row["value"])
             and all(math.isfinite(rows[_at(i)]["value"]) for i in row["inputs"])
         )
-        return _value_reason(culprit, rows, at, value, name)
+        return _value_reason(culprit, rows, at, value, name, dtype, largest)
     if not derivative_finite:
         for row in rows:
             for position, partial in enumerate(row["partials"]):
@@ -108,7 +115,15 @@ def why_not_finite_at(
     return None
 
 
-def _value_reason(culprit: dict, rows: list[dict], at: str, value: float, name: str) -> str:
+def _value_reason(
+    culprit: dict,
+    rows: list[dict],
+    at: str,
+    value: float,
+    name: str,
+    dtype: str = "float64",
+    largest: float = sys.float_info.max,
+) -> str:
     then = "" if culprit is rows[-1] else f", and then {name} = {fmt(value)}"
     done = computation(culprit, rows)
     if math.isnan(culprit["value"]):
@@ -120,13 +135,13 @@ def _value_reason(culprit: dict, rows: list[dict], at: str, value: float, name: 
             f"{fmt(culprit['value'])}{then}"
         )
     outcome = (
-        f"{name} overflows float64"
+        f"{name} overflows {dtype}"
         if math.isinf(value)
-        else f"{name} cannot be computed in float64"
+        else f"{name} cannot be computed in {dtype}"
     )
     return (
-        f"{outcome} at {at}: {done} is about {exact}, beyond float64's largest "
-        f"value {fmt(sys.float_info.max)}, so torch gives {fmt(culprit['value'])}{then}"
+        f"{outcome} at {at}: {done} is about {exact}, beyond {dtype}'s largest "
+        f"value {fmt(largest)}, so torch gives {fmt(culprit['value'])}{then}"
     )
 
 

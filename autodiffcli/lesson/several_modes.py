@@ -1,8 +1,7 @@
-"""The second half of the lesson of f of several variables (see
-:mod:`autodiffcli.lesson.several`): forward and reverse mode with their passes counted, the
-chain rule node by node with a tangent per input, the Hessian as the Jacobian of the gradient
-and what it costs in memory, and a program to try; with the setting and phrases every section
-of that lesson shares. Every claim rests on a comparison or a count.
+"""The setting and phrases every section of the lesson of f of several variables shares (see
+:mod:`autodiffcli.lesson.several`), with two of its sections: forward and reverse mode with
+their passes counted, and the chain rule node by node with a tangent per input. Every claim
+rests on a comparison or a count.
 """
 
 from __future__ import annotations
@@ -11,13 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
-from autodiffcli.lang import Expression, careful_definitions, python_source
 from autodiffcli.lesson.costs import cost_fact, cost_row, times_follow
 from autodiffcli.lesson.jacobians import (
     VectorFunction,
-    component_hessian,
-    components,
-    hessian_memory,
     jacobian_by_rows,
     jvp,
     many_inputs,
@@ -34,22 +29,37 @@ from autodiffcli.lesson.probes import (
     compare,
     jacobian_both_ways,
 )
+from autodiffcli.lesson.reasons import why_not_finite_at
 from autodiffcli.lesson.report import Section
+from autodiffcli.lesson.sides import exists_mask, judge, missing
 from autodiffcli.numfmt import fmt, fmt_optional, vector
 
 
-class Setting:
-    """What every section of the lesson reads: f, the point, J, the seed v, and how to name
-    them (inputs by their variables, outputs f or f1, f2, ...)."""
+def claim_tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) within which two torch paths to one number agree: CLAIM_RTOL and
+    CLAIM_ATOL in float64, 64 rounding units in a shorter dtype."""
+    eps = 64 * torch.finfo(dtype).eps
+    return max(CLAIM_RTOL, eps), max(CLAIM_ATOL, eps)
 
-    def __init__(self, expression, g: VectorFunction, p, width: int):
+
+class Setting:
+    """What every section of the lesson reads: f, the point, J, which of J's numbers are
+    derivatives, the seed v, the dtype's tolerance, the order, and how to name them (inputs by
+    their variables, outputs f or f1, f2, ...)."""
+
+    def __init__(self, expression, g: VectorFunction, p, width: int, order: int = 1):
         self.expression, self.g, self.p, self.width = expression, g, p, width
+        self.order = order
         self.m, self.n, self.free = g.outputs, g.inputs, g.free
+        self.dtype_name = str(p.dtype).removeprefix("torch.")
+        self.rtol, self.atol = claim_tolerance(p.dtype)
         self.J = jacobian_by_rows(g, p)
         self.values = g(p)
         self.outputs = ["f"] if self.m == 1 else [f"f{k + 1}" for k in range(self.m)]
         self.at = at_text(self.free, p.tolist())
-        self.v = seed_vector(self.m)
+        self.v = seed_vector(self.m, p.dtype, p.device)
+        self.entries = judge(g, lambda q: jacobian_by_rows(g, q), p, self.J, self.dtype_name)
+        self.exists = exists_mask(self.entries)
 
     @property
     def undefined(self) -> list[str]:
@@ -59,12 +69,39 @@ class Setting:
         return [name for name, ok in zip(self.outputs, finite, strict=True) if not ok]
 
     def caveat(self) -> str:
-        """' (torch's numbers, not derivatives, for f2: undefined here)' where some are."""
+        """' (torch's numbers, not derivatives, for f2: not finite here)' where some are."""
         if not self.undefined:
             return ""
         return (
-            f" (torch's numbers, not derivatives, for {', '.join(self.undefined)}: undefined here)"
+            f" (torch's numbers, not derivatives, for {', '.join(self.undefined)}: not finite "
+            "here, section 1 says why)"
         )
+
+    def entry_name(self, entry) -> str:
+        return f"d{self.outputs[entry.output]}/d{self.free[entry.input]}"
+
+    @property
+    def not_derivatives(self) -> list:
+        """The entries of J that are not derivatives (an output not finite there included)."""
+        return missing(self.entries)
+
+    def not_a_derivative(self, entries) -> str:
+        """'df1/dx is not a derivative' or 'df1/dx, df2/dy are not derivatives'."""
+        names = ", ".join(self.entry_name(e) for e in entries)
+        return f"{names} " + ("is not a derivative" if len(entries) == 1 else "are not derivatives")
+
+    def compared(self, a, b, labels, first: str, second: str) -> tuple[Agreement, str]:
+        """The comparison of ``a`` and ``b`` within the dtype's tolerance and its sentence,
+        saying where they agree only to rounding (the numbers shown differ)."""
+        same = compare(a, b, rtol=self.rtol, atol=self.atol)
+        text = agree_text(same, labels, first, second)
+        exact = compare(a, b)
+        if same.where_finite and not exact.where_finite and comparable(same, len(labels)):
+            text = text.removesuffix(".") + (
+                f" up to rounding (within {self.atol:.0e} + {self.rtol:.0e} x size): the last "
+                "digits differ."
+            )
+        return same, text
 
     def __repr__(self) -> str:
         return f"Setting({self.expression.text!r} at {self.at})"
@@ -112,10 +149,9 @@ def comparable(same: Agreement, count: int) -> bool:
 
 def modes_section(lesson: Setting) -> Section:
     g, p = lesson.g, lesson.p
-    u = tangent_vector(lesson.n)
+    u = tangent_vector(lesson.n, p.dtype, p.device)
     forward = jvp(g, p, u)
     by_matrix = lesson.J @ u
-    same = compare(forward, by_matrix, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
     section = Section("modes", "Forward mode (J u) and reverse mode (v^T J)")
     section.text(
         "Reverse mode pulls a weight v on the outputs back through the graph: one backward "
@@ -130,13 +166,14 @@ def modes_section(lesson: Setting) -> Section:
             ["J @ u", *map(fmt, by_matrix.tolist())],
         ],
     )
-    section.text(agree_text(same, lesson.outputs, "The JVP", "J @ u (J of section 2)"))
+    same, text = lesson.compared(forward, by_matrix, lesson.outputs, "The JVP", "J @ u")
+    section.text(text.replace("J @ u", "J @ u (J of section 2)", 1))
     wide_out, count_out = many_outputs(g, p)
     wide_in, count_in, flat = many_inputs(g, p)
     costs = {
-        "own": jacobian_both_ways(g, p),
-        "many_outputs": jacobian_both_ways(wide_out, p),
-        "many_inputs": jacobian_both_ways(wide_in, flat),
+        "own": jacobian_both_ways(g, p, lesson.rtol, lesson.atol),
+        "many_outputs": jacobian_both_ways(wide_out, p, lesson.rtol, lesson.atol),
+        "many_inputs": jacobian_both_ways(wide_in, flat, lesson.rtol, lesson.atol),
     }
     named = {
         "own": f"f at {lesson.at}",
@@ -153,10 +190,7 @@ def modes_section(lesson: Setting) -> Section:
     )
     follows_inputs = all(c.forward_passes == c.inputs for c in costs.values())
     follows_outputs = all(c.reverse_passes == c.outputs for c in costs.values())
-    agree = all(c.agreement.where_finite for c in costs.values())
-    text = f"Both ways give {'the same' if agree else 'different'} Jacobians" + (
-        " wherever finite. " if any(c.agreement.undefined for c in costs.values()) else ". "
-    )
+    text = _both_ways(costs, named)
     if follows_inputs and follows_outputs:
         wide, tall = costs["many_inputs"], costs["many_outputs"]
         text += (
@@ -190,14 +224,31 @@ def modes_section(lesson: Setting) -> Section:
     )
 
 
+def _both_ways(costs: dict, named: dict) -> str:
+    """Whether forward and reverse mode gave the same Jacobians, over the entries finite both
+    ways; nothing claimed where none is."""
+    checked = {k: c for k, c in costs.items() if comparable(c.agreement, c.inputs * c.outputs)}
+    if not checked:
+        return "No entry of these Jacobians is finite both ways, so there is nothing to compare. "
+    agree = all(c.agreement.where_finite for c in checked.values())
+    text = f"Both ways give {'the same' if agree else 'different'} Jacobians"
+    if any(c.agreement.undefined for c in checked.values()):
+        text += " wherever both are finite"
+    unchecked = [named[k] for k in costs if k not in checked]
+    if unchecked:
+        text += f" (that of {' and '.join(unchecked)} has no entry finite both ways)"
+    return text + ". "
+
+
 def trace_section(lesson: Setting, trace_at: dict[str, float]) -> Section:
     free, names = lesson.free, lesson.outputs
     at = at_text(free, [trace_at[n] for n in free])
     seed = [1.0] if lesson.m == 1 else lesson.v.tolist()
-    rows = trace_several(lesson.expression, trace_at, free, seed)  # as several.trace_rows
+    dtype, device = lesson.p.dtype, lesson.p.device
+    rows = trace_several(lesson.expression, trace_at, free, seed, dtype, device)
     section = Section("trace", f"The chain rule on the graph at {at}")
     scalar = (
-        "f itself (y.backward())"
+        "f itself (out.backward())"
         if lesson.m == 1
         else f"v^T f with v = {vector(seed)} of the backward(v) section"
     )
@@ -211,35 +262,86 @@ def trace_section(lesson: Setting, trace_at: dict[str, float]) -> Section:
     header += [f"tangent dv/d{n}" for n in free] + ["adjoint"]
     section.table(header, [_trace_row(row, free) for row in rows])
     roots = [f"{name} is v{i}" for name, i in zip(names, lesson.expression.outputs, strict=True)]
-    p = point_tensor([trace_at[n] for n in free])
+    p = point_tensor([trace_at[n] for n in free], dtype, device)
     traced = VectorFunction(lesson.expression, free, _constants(trace_at, free))
     J = jacobian_by_rows(traced, p)
+    why = not_finite_reasons(lesson.expression, free, trace_at, J, names, at)
+    undefined = [
+        n for n, ok in zip(names, torch.isfinite(traced(p)).tolist(), strict=True) if not ok
+    ]
     tangents = torch.tensor(
         [[rows[i]["tangents"][n] for n in free] for i in lesson.expression.outputs],
         dtype=torch.float64,
     )
     adjoints = torch.tensor([_input_adjoint(rows, n) for n in free], dtype=torch.float64)
-    by_matrix = torch.tensor(seed, dtype=torch.float64) @ J
-    tangent_same = compare(tangents, J, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
-    adjoint_same = compare(adjoints, by_matrix, rtol=CLAIM_RTOL, atol=CLAIM_ATOL)
-    section.text(
-        f"{'; '.join(roots)}. The tangents of the output nodes "
-        + ("are" if tangent_same.where_finite else "are not")
-        + " J at this point (row per output, column per input)"
-        + (" wherever finite" if tangent_same.undefined else "")
-        + ", and the adjoints of the inputs "
-        + ("are" if adjoint_same.where_finite else "are not")
-        + (" J's one row" if lesson.m == 1 else " v^T J")
-        + (" wherever finite" if adjoint_same.undefined else "")
-        + f": forward mode needed {lesson.n} pass{'es' * (lesson.n != 1)} for all of J's "
-        "columns here, reverse mode one pass for this one weighted row."
-    )
-    return (
-        section.fact("nodes", rows)
-        .fact("seed", seed)
-        .fact("tangents_are_J", tangent_same.where_finite)
-        .fact("adjoints_are_vJ", adjoint_same.where_finite)
-    )
+    by_matrix = torch.tensor(seed, dtype=torch.float64) @ J.to("cpu", torch.float64)
+    tangent_same = compare(tangents, J, rtol=lesson.rtol, atol=lesson.atol)
+    adjoint_same = compare(adjoints, by_matrix, rtol=lesson.rtol, atol=lesson.atol)
+    facts = {"tangents_are_J": None, "adjoints_are_vJ": None, "undefined": why}
+    if undefined:
+        reasons = "; ".join(why[n] for n in undefined if n in why)
+        reasons = reasons[0].upper() + reasons[1:] if reasons.startswith("the ") else reasons
+        section.text(
+            f"{'; '.join(roots)}. {reasons}. So at this point the "
+            "tangents and adjoints above are the numbers of torch's rules, not derivatives "
+            f"of {', '.join(undefined)}, and nothing here is compared with J."
+        )
+    elif not comparable(tangent_same, tangents.numel()):
+        section.text(
+            f"{'; '.join(roots)}. No tangent of an output node is finite beside a finite entry "
+            "of torch's J at this point, so there is nothing to compare."
+        )
+    else:
+        entries = missing(
+            judge(traced, lambda q: jacobian_by_rows(traced, q), p, J, lesson.dtype_name)
+        )
+        section.text(
+            f"{'; '.join(roots)}. The tangents of the output nodes "
+            + ("are" if tangent_same.where_finite else "are not")
+            + " torch's J at this point (row per output, column per input)"
+            + (" wherever both are finite" if tangent_same.undefined else "")
+            + ", and the adjoints of the inputs "
+            + ("are" if adjoint_same.where_finite else "are not")
+            + (" its one row" if lesson.m == 1 else " v^T J")
+            + (" wherever both are finite" if adjoint_same.undefined else "")
+            + f": forward mode needed {lesson.n} pass{'es' * (lesson.n != 1)} for all of J's "
+            "columns here, reverse mode one pass for this one weighted row."
+            + (
+                f" At this point {lesson.not_a_derivative(entries)} (the look from "
+                "both sides of section 2, here): those tangents are torch's numbers only."
+                if entries
+                else ""
+            )
+        )
+        facts["tangents_are_J"] = tangent_same.where_finite
+        facts["adjoints_are_vJ"] = adjoint_same.where_finite
+        facts["not_derivatives"] = [lesson.entry_name(e) for e in entries]
+    section.fact("nodes", rows).fact("seed", seed)
+    for name, value in facts.items():
+        section.fact(name, value)
+    return section
+
+
+def not_finite_reasons(expression, free, point: dict, J, names, at: str) -> dict[str, str]:
+    """Why each output whose value or row of J is not finite at ``point`` is so, from its own
+    tape in J's dtype (reasons.why_not_finite_at)."""
+    out = {}
+    dtype = str(J.dtype).removeprefix("torch.")
+    for k, name in enumerate(names):
+        rows = trace_several(expression.component(k), point, tuple(free), [1.0], J.dtype, J.device)
+        row_finite = bool(torch.isfinite(J[k]).all())
+        reason = why_not_finite_at(
+            rows,
+            at,
+            row_finite,
+            name=name,
+            derivative=f"the gradient of {name}",
+            dtype=dtype,
+            largest=torch.finfo(J.dtype).max,
+        )
+        if reason is not None:
+            out[name] = reason
+    return out
 
 
 def _constants(point: dict[str, float], free) -> dict[str, float]:
@@ -266,157 +368,3 @@ def _trace_row(row: dict, free) -> list[str]:
         *(fmt(row["tangents"][n]) for n in free),
         fmt_optional(row["adjoint"]),
     ]
-
-
-def hessians_section(lesson: Setting) -> Section:
-    section = Section("hessian", "Second derivatives: the Hessian is the Jacobian of the gradient")
-    section.text(
-        "The gradient of an output f_k is itself a map R^n -> R^n, and its Jacobian is the "
-        "Hessian H[i, j] = d^2 f_k / dx_i dx_j. Forward-over-reverse, "
-        "torch.func.jacfwd(torch.func.grad(f_k)), pushes one tangent per input through the "
-        "reverse pass; nested reverse, torch.autograd.functional.hessian, runs one backward "
-        "per input through a gradient recorded with create_graph=True."
-        + (
-            f" f has {lesson.m} outputs, so each has its own {lesson.n}x{lesson.n} Hessian "
-            f"({lesson.m}x{lesson.n}x{lesson.n} numbers in all): all of them, one by one."
-            if lesson.m > 1
-            else ""
-        )
-    )
-    facts = []
-    if lesson.undefined:
-        section.text(
-            f"{', '.join(lesson.undefined)} {'is' if len(lesson.undefined) == 1 else 'are'} "
-            "undefined here (section 1): the numbers torch gives for "
-            f"{'its' if len(lesson.undefined) == 1 else 'their'} Hessian are its rules' "
-            "numbers, not second derivatives."
-        )
-    for name, component in zip(lesson.outputs, components(lesson.g), strict=True):
-        h = component_hessian(component, lesson.p)
-        section.table(
-            lesson.inputs_header(f"H of {name}"),
-            [
-                lesson.by_input(f"d/d{n}", row)
-                for n, row in zip(lesson.free, h.forward_over_reverse.tolist(), strict=True)
-            ],
-        )
-        cells = [f"d2/d{a}d{b}" for a in lesson.free for b in lesson.free]
-        both = agree_text(h.agreement, cells, "forward-over-reverse", "nested reverse")
-        symmetric = (
-            "H " + ("is" if h.symmetric.where_finite else "is not") + " symmetric"
-            if comparable(h.symmetric, len(cells))
-            else "H has no finite entry to check its symmetry by"
-        )
-        section.text(
-            f"For {name}: {both[0].lower()}{both[1:-1]}; {symmetric}"
-            + (
-                " wherever finite."
-                if h.symmetric.undefined and "no finite" not in symmetric
-                else "."
-            )
-        )
-        facts.append(
-            {
-                "output": name,
-                "forward_over_reverse": h.forward_over_reverse.tolist(),
-                "reverse_over_reverse": h.reverse_over_reverse.tolist(),
-                "agree": h.agreement.where_finite,
-                "symmetric": h.symmetric.where_finite,
-            }
-        )
-    memory = hessian_memory(lesson.g, lesson.p)
-    smaller = memory.graphed_tape.nbytes < memory.dense_bytes
-    section.text(
-        f"Memory, on the sum of f over points from the count of passes ({memory.inputs:,} "
-        f"inputs): its whole Hessian would be {memory.inputs:,}x{memory.inputs:,} numbers, "
-        f"{_bytes(memory.dense_bytes)}. A Hessian-vector product needs none of it: computing "
-        f"f, autograd saved {_bytes(memory.tape.nbytes)} for backward, and computing f and "
-        f"its gradient with create_graph=True (the graph the product differentiates again) "
-        f"{_bytes(memory.graphed_tape.nbytes)}, measured with saved_tensors_hooks: "
-        + (
-            f"{memory.dense_bytes / max(memory.graphed_tape.nbytes, 1):,.0f} times less than "
-            "the whole Hessian. "
-            if smaller
-            else "not less than the whole Hessian here. "
-        )
-        + "The product with u = ones by forward-over-reverse (torch.func.jvp of "
-        "torch.func.grad) "
-        + ("agrees with" if memory.hvp_agreement.where_finite else "differs from")
-        + " nested reverse (torch.autograd.functional.hvp)"
-        + (" wherever finite." if memory.hvp_agreement.undefined else ".")
-    )
-    return section.fact("hessians", facts).fact(
-        "memory",
-        {
-            "inputs": memory.inputs,
-            "dense_bytes": memory.dense_bytes,
-            "tape_bytes": memory.tape.nbytes,
-            "graphed_tape_bytes": memory.graphed_tape.nbytes,
-            "tape_smaller_than_hessian": smaller,
-            "hvp_agree": memory.hvp_agreement.where_finite,
-        },
-    )
-
-
-def _bytes(count: int) -> str:
-    return f"{count:,} bytes" if count < 1e6 else f"{count / 1e6:.3g} MB"
-
-
-def snippet(expression: Expression, free: Sequence[str], point: dict[str, float]) -> str:
-    """A runnable program printing J (row by row, each output on its own graph, as the lesson
-    computes it) and the backward call of the lesson, from the parsed expression by the
-    formulation the engines run (careful forms included)."""
-    m = len(expression.outputs)
-    names = ["f"] if m == 1 else [f"f{k + 1}" for k in range(m)]
-    arguments = ", ".join(free)
-    params = "".join(
-        f"    {n} = torch.tensor({float(v)!r}, dtype=torch.float64)  # --param\n"
-        for n, v in point.items()
-        if n not in free
-    )
-    functions = []
-    for k, name in enumerate(names):
-        component = expression.component(k)
-        body = python_source(component)
-        if not component.depends[-1]:  # a constant output: still a float64 tensor
-            body = f"torch.as_tensor({body}, dtype=torch.float64)"
-        functions.append(f"def {name}({arguments}):\n{params}    return {body}\n")
-    if m > 1:
-        calls = ", ".join(f"{n}({arguments})" for n in names)
-        functions.append(f"def f({arguments}):\n    return torch.stack([{calls}])\n")
-    source = "\n\n".join(functions)
-    definitions = careful_definitions(expression)
-    uses_math = "math." in source or "math." in definitions
-    imports = "import math\n\nimport torch\n\n\n" if uses_math else "import torch\n\n\n"
-    if definitions:
-        imports += f"{definitions}\n\n\n"
-    coordinates = ", ".join(repr(float(point[n])) for n in free)
-    weights = list(map(float, seed_vector(m).tolist()))
-    seed = "" if m == 1 else f"torch.tensor({weights}, dtype=torch.float64)"
-    jacobian_line = (
-        "J = torch.autograd.functional.jacobian(lambda q: f(*q), p)\n"
-        if m == 1
-        else "J = torch.stack(  # row by row: each output on its own graph\n"
-        "    [torch.autograd.functional.jacobian(lambda q, g=g: g(*q), p) for g in "
-        f"({', '.join(names)})]\n"
-        ")\n"
-    )
-    return (
-        imports + source + "\n\n"
-        f"p = torch.tensor([{coordinates}], dtype=torch.float64, requires_grad=True)\n"
-        + jacobian_line
-        + 'print("J =", J.tolist())\n'
-        "y = f(*p)\n"
-        f"y.backward({seed})\n"
-        f'print("{"gradient" if m == 1 else "v^T J"} =", p.grad.tolist())\n'
-    )
-
-
-def try_it_section(lesson: Setting, constants: dict) -> Section:
-    point = dict(zip(lesson.free, lesson.p.tolist(), strict=True)) | constants
-    section = Section("try", "Try it yourself")
-    section.text(
-        "This program, generated from your parsed expression by the formulation the engine "
-        "runs, prints J and the backward call above:"
-    )
-    return section.code(snippet(lesson.expression, lesson.free, point))
