@@ -151,9 +151,15 @@ def _rule_outside(lesson: Setting, name: str) -> str:
 def _jacobian(lesson: Setting, reasons: dict[str, str]) -> Section:
     J = lesson.J
     section = Section("jacobian", "The Jacobian: one row per output, one column per input")
+    judged = [
+        e
+        for e in lesson.not_derivatives
+        if e.kind != "value_not_finite" and lesson.outputs[e.output] not in lesson.undefined
+    ]
     section.text(
         f"J[i, j] = d f_i / d x_j, the {lesson.m}x{lesson.n} matrix of every first derivative"
-        f"{lesson.caveat()}, computed by torch.autograd.functional.jacobian on f as a map of "
+        f"{lesson.caveat()}{' (where one exists: see below)' if judged else ''}, computed "
+        "by torch.autograd.functional.jacobian on f as a map of "
         f"the point p = ({', '.join(lesson.free)})"
         + (", row by row, each output on its own graph:" if lesson.m > 1 else ":")
     )
@@ -166,11 +172,6 @@ def _jacobian(lesson: Setting, reasons: dict[str, str]) -> Section:
         listed = ", ".join(f"d{lesson.outputs[i]}/d{lesson.free[j]}" for i, j in bad)
         why = " (the goal says why)" if reasons else ""
         section.text(f"Not finite here: {listed}{why}.")
-    judged = [
-        e
-        for e in lesson.not_derivatives
-        if e.kind != "value_not_finite" and lesson.outputs[e.output] not in lesson.undefined
-    ]
     for entry in judged:
         name = lesson.entry_name(entry)
         text = sides_text(
