@@ -22,8 +22,8 @@ from autodiffcli.lesson.several_modes import Setting, agree_text, comparable, li
 from autodiffcli.numfmt import CODE_INDENT, fmt, matrix
 
 ELEMENTWISE = (
-    " (A map that is elementwise everywhere, like [sin(x), y^2], has a diagonal J at every "
-    "point; one point cannot tell that.)"
+    " (This is J at this point only: a map whose every output depends on its own input only "
+    "has a diagonal J everywhere, and one point cannot tell whether f is such a map.)"
 )
 
 
