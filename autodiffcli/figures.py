@@ -121,9 +121,7 @@ def check_figure(request: FigureRequest, dtype: str = "float64") -> None:
         files.check_size(*request.size, request.dpi)
     if request.show:
         files.check_display()
-    check_finite_points("tangent_at", request.tangent_at, dtype)
-    if all(isinstance(point, float | int) for point in request.taylor_at or ()):
-        check_finite_points("taylor_at", request.taylor_at, dtype)
+    check_finite_points("tangent_at", request.tangent_at, dtype)  # --taylor-at's: check_plot
     files.check_ylim(request.ylim)
     files.check_yscale(request.yscale, request.ylim)
     files.check_title(request.title)

@@ -201,14 +201,14 @@ def taylor_order(request: FigureRequest) -> int:
 
 
 def draw(problem: Problem, request: FigureRequest) -> DrawnFigure:
-    """Compute the grid's table and draw the map to the request's file."""
+    """Compute the grid's table and draw the map to the request's file; ``problem`` is the one
+    check_plot prepared."""
     import numpy as np
 
     from autodiffcli import writers
     from autodiffcli.plotting import figure as curves_figure
     from autodiffcli.plotting import files, maps
 
-    problem = prepare_map(problem, request)
     names = column_names(problem)
     columns = table(problem)
     counts = [int(np.count_nonzero(~np.isfinite(columns[n]))) for n in names]

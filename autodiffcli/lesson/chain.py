@@ -42,7 +42,7 @@ def trace_section(
     )
     section.table(
         ["node", "op", "inputs", "value", "local partials", "tangent dv/dx", "adjoint df/dv"],
-        [_trace_row(row) for row in rows],
+        [trace_row(row) for row in rows],
     )
     if expression.has_where:
         section.text(
@@ -64,7 +64,10 @@ def trace_section(
     return section.fact("nodes", rows).fact("formulas", formulas)
 
 
-def _trace_row(row: dict) -> list[str]:
+def trace_row(row: dict, inputs=None) -> list[str]:
+    """One node of the trace table: its tangent (one per input of ``inputs``, for a trace of
+    several variables) and adjoint."""
+    tangents = [row["tangent"]] if inputs is None else [row["tangents"][n] for n in inputs]
     partials = [
         f"d{row['node']}/d{name} = {fmt(p)}"
         for name, p in zip(row["inputs"], row["partials"], strict=True)
@@ -76,7 +79,7 @@ def _trace_row(row: dict) -> list[str]:
         ", ".join(row["inputs"]),
         fmt(row["value"]),
         "; ".join(partials) or "-",
-        fmt(row["tangent"]),
+        *(fmt(tangent) for tangent in tangents),
         fmt_optional(row["adjoint"]),
     ]
 

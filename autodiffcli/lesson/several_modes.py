@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from autodiffcli.lesson.chain import trace_row
 from autodiffcli.lesson.costs import cost_fact, cost_row, times_follow
 from autodiffcli.lesson.jacobians import (
     VectorFunction,
@@ -32,7 +33,7 @@ from autodiffcli.lesson.probes import (
 from autodiffcli.lesson.reasons import why_not_finite_at
 from autodiffcli.lesson.report import Section
 from autodiffcli.lesson.sides import exists_mask, judge, missing
-from autodiffcli.numfmt import fmt, fmt_optional, vector
+from autodiffcli.numfmt import fmt, vector
 
 
 def claim_tolerance(dtype: torch.dtype) -> tuple[float, float]:
@@ -260,7 +261,7 @@ def trace_section(lesson: Setting, trace_at: dict[str, float]) -> Section:
     )
     header = ["node", "op", "inputs", "value", "local partials"]
     header += [f"tangent dv/d{n}" for n in free] + ["adjoint"]
-    section.table(header, [_trace_row(row, free) for row in rows])
+    section.table(header, [trace_row(row, free) for row in rows])
     roots = [f"{name} is v{i}" for name, i in zip(names, lesson.expression.outputs, strict=True)]
     p = point_tensor([trace_at[n] for n in free], dtype, device)
     traced = VectorFunction(lesson.expression, free, _constants(trace_at, free))
@@ -351,20 +352,3 @@ def _constants(point: dict[str, float], free) -> dict[str, float]:
 def _input_adjoint(rows: list[dict], name: str) -> float:
     found = [row["adjoint"] for row in rows if row["op"] == name]
     return 0.0 if not found or found[0] is None else found[0]
-
-
-def _trace_row(row: dict, free) -> list[str]:
-    partials = [
-        f"d{row['node']}/d{name} = {fmt(p)}"
-        for name, p in zip(row["inputs"], row["partials"], strict=True)
-        if p is not None
-    ]
-    return [
-        row["node"],
-        row["op"],
-        ", ".join(row["inputs"]),
-        fmt(row["value"]),
-        "; ".join(partials) or "-",
-        *(fmt(row["tangents"][n]) for n in free),
-        fmt_optional(row["adjoint"]),
-    ]

@@ -248,16 +248,10 @@ def _touching(mask: np.ndarray) -> np.ndarray:
     """The mask grown by one point each way: contours leave blank every cell with an
     undefined corner, and the grey beneath must fill that blank (what is drawn covers the
     rest)."""
-    grown = mask.copy()
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            shifted = np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
-            if dy:
-                shifted[0 if dy > 0 else -1, :] = False
-            if dx:
-                shifted[:, 0 if dx > 0 else -1] = False
-            grown |= shifted
-    return grown
+    padded = np.pad(mask, 1)
+    rows, columns = mask.shape
+    shifts = [padded[i : i + rows, j : j + columns] for i in range(3) for j in range(3)]
+    return np.logical_or.reduce(shifts)
 
 
 def _flat_panel(figure, axes, spec, panel, scale, index, legend) -> None:
