@@ -754,3 +754,11 @@ def test_the_outputs_are_out_not_y_where_y_is_an_input():
     assert "y.backward" not in code and "y.sum()" not in code
     titles = " ".join(s.title for s in report.sections)
     assert "out.backward()" in titles and "out.sum().backward()" in titles
+
+
+def test_the_wrong_trick_is_not_held_against_a_diagonal_entry_that_is_no_derivative():
+    _, report = lesson_of("[log(x*y), sqrt(x) + y]", "x=-1,y=-2")
+    text = prose(report, "sum")
+    assert "while torch's df2/dy = 1, not a derivative" in text
+    assert "while df2/dy = 1" not in text
+    assert text.count("not derivatives here (section 2)") == 1

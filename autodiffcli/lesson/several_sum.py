@@ -165,6 +165,8 @@ def _square_verdict(section: Section, lesson: Setting, by_sum, diagonal):
         if diagonal_missing
         else ""
     )
+    # Entries off the diagonal that are not derivatives, named in the same sentence.
+    also = [lesson.entries[i][j] for i, j in unknown]
     if coupled:
         i, j = max(coupled, key=lambda e: abs(float(Jc[e])))
         wrong = [k for k in range(n) if not per_column[k].where_finite]
@@ -180,12 +182,15 @@ def _square_verdict(section: Section, lesson: Setting, by_sum, diagonal):
             "adds the derivative of every output by that input"
         )
         if wrong:
-            k = wrong[0]
+            # The example compares with a diagonal entry that is a derivative where one is.
+            k = next((k for k in wrong if bool(exists[k, k])), wrong[0])
+            entry = f"d{names[k]}/d{free[k]} = {fmt(float(diagonal[k]))}"
+            if not bool(exists[k, k]):
+                entry = f"torch's {entry}, not a derivative (section 2)"
             text += (
                 ", so 1^T J is not diag(J), and the sum trick does not give each output's "
                 f"derivative by its own input. Here it is wrong for {listed(wrong, free)}: for "
-                f"{free[k]} it gives {fmt(float(by_sum[k]))}, while d{names[k]}/d{free[k]} = "
-                f"{fmt(float(diagonal[k]))}."
+                f"{free[k]} it gives {fmt(float(by_sum[k]))}, while {entry}."
             )
             if cancel:
                 text += (
@@ -201,9 +206,14 @@ def _square_verdict(section: Section, lesson: Setting, by_sum, diagonal):
             )
         else:
             text += "; here no column sum can be compared with its diagonal entry."
-        if unknown:
-            text += f" {_named_pairs(lesson, unknown)} here (section 2)."
-        section.text(text + not_derivatives)
+        if also or diagonal_missing:
+            missing = lesson.not_a_derivative(also + diagonal_missing)
+            text += (
+                f" {missing} here (section 2), so the column sums holding "
+                f"{'it' if len(also + diagonal_missing) == 1 else 'them'} add torch's numbers, "
+                "not derivatives."
+            )
+        section.text(text)
         agrees = not wrong and bool(cancel) and not diagonal_missing
         return "not_diagonal", agrees, facts
     if not unknown:
